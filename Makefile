@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RECOVERY_KEY := recovery-key.demo.txt
+DEMO_RECEIPTS := demo-receipts.txt
+
+.PHONY: run test lint install clean-demo
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# First use: secrets, database at head, queues and keys, demo cases. Then serve on 127.0.0.1:5000.
+run: $(STAMP)
+	@if [ ! -f instance/secrets.json ]; then \
+	  $(BIN)/flask portal init --recovery-key-out $(RECOVERY_KEY) && \
+	  $(BIN)/flask portal demo > $(DEMO_RECEIPTS); \
+	else $(BIN)/flask portal init > /dev/null; fi
+	@echo; echo "Demo data (fake; real receipts are never stored anywhere):"; cat $(DEMO_RECEIPTS) 2>/dev/null || true
+	@echo; echo "The portal: http://127.0.0.1:5000  (stop with Ctrl-C)"
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+# The whole suite; also against PostgreSQL when TEST_DATABASE_URL is set.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean-demo:
+	rm -rf instance $(RECOVERY_KEY) $(DEMO_RECEIPTS)

@@ -1,0 +1,212 @@
+"""The database model (SQLAlchemy 2.0, typed). Content columns hold only ciphertext (portal.crypto).
+
+What is in clear is what shared/DESIGN.md allows: references, codes, timestamps, counts, blind indexes,
+wrapped keys and public keys. Columns ending in `_sealed` are AES-256-GCM under the report's data key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Command(db.Model):
+    """A command (BCU or specialist command). The list is data an operator can change."""
+
+    __tablename__ = "commands"
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Queue(db.Model):
+    """A handling unit's queue: DPS, or the PSU of one command. Holds the queue's X25519 public key."""
+
+    __tablename__ = "queues"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    command_code: Mapped[str | None] = mapped_column(ForeignKey("commands.code"))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The queue private key sealed to the recovery public key; grants to officers come with accounts.
+    private_key_for_recovery: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RoutingRule(db.Model):
+    """One ordered routing rule, stored as data (portal.routing interprets it)."""
+
+    __tablename__ = "routing_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    target: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(300))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ReferenceCounter(db.Model):
+    """The last case sequence number issued in a year: CR-YYYY-NNNNNN."""
+
+    __tablename__ = "reference_counters"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Report(db.Model):
+    """A concern raised by a reporter: one case. Content is sealed; routing and clocks are in clear."""
+
+    __tablename__ = "reports"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"), index=True)
+    routing_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    iopc_flags: Mapped[list] = mapped_column(JSON, default=list)
+    fear_of_reprisal: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16), default="portal")
+
+    # Subject metadata allowed in clear (shared/DESIGN.md), and blind indexes for linking.
+    subject_command: Mapped[str | None] = mapped_column(String(8), index=True)
+    subject_rank_band: Mapped[str | None] = mapped_column(String(20))
+    subject_ethnicity: Mapped[str | None] = mapped_column(String(16))
+    subject_probationer: Mapped[bool | None] = mapped_column(Boolean)
+    subject_staff_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    subject_name_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    earlier_concerns: Mapped[int] = mapped_column(Integer, default=0)
+
+    # Clocks.
+    acknowledge_due_at: Mapped[datetime] = mapped_column(DateTime)
+    next_update_due_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finalised_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # Outcome codes (set by triage).
+    severity: Mapped[str | None] = mapped_column(String(40))
+    finding: Mapped[str | None] = mapped_column(String(40))
+    sanction: Mapped[str | None] = mapped_column(String(40))
+    reg13: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # The report's data key, only ever stored wrapped.
+    receipt_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    dek_for_queue: Mapped[bytes] = mapped_column(LargeBinary)
+    dek_for_receipt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    dek_for_recovery: Mapped[bytes] = mapped_column(LargeBinary)
+
+    # Sealed content.
+    summary_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    details_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    subject_name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    subject_staff_number_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    occurred_on_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    location_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    witnesses_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_contact_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    queue: Mapped[Queue] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_reports_queue_state", "queue_id", "state"),)
+
+
+class CaseEvent(db.Model):
+    """A step in a case's timeline, in clear: what kind of step and when, never what was said."""
+
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str | None] = mapped_column(String(16))
+
+
+class Message(db.Model):
+    """A message in a case's thread, between the reporter and the handling unit."""
+
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    author: Mapped[str] = mapped_column(String(16))  # "reporter" or "unit"
+    body_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_messages_report_created", "report_id", "created_at"),)
+
+
+class Attachment(db.Model):
+    """A file given as evidence, sealed whole. Its type is checked by content and kept in clear."""
+
+    __tablename__ = "attachments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    filename_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    content_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReporterAccess(db.Model):
+    """A reporter's unlocked access: the data key sealed under a key that lives only in their cookie."""
+
+    __tablename__ = "reporter_access"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    dek_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+__all__ = [
+    "db",
+    "Command",
+    "Queue",
+    "RoutingRule",
+    "ReferenceCounter",
+    "Report",
+    "CaseEvent",
+    "Message",
+    "Attachment",
+    "ReporterAccess",
+]

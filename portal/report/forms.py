@@ -1,0 +1,138 @@
+"""The reporter's forms. Field names are fixed by shared/SPEC.md."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    MultipleFileField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
+
+from ..routing import CATEGORIES
+from ..workflow import MODES
+
+
+class FriendlyDateField(DateField):
+    """A date field whose format error is written for people, and which keeps what was typed."""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(DATE_FORMAT_MESSAGE) from exc
+
+
+DATE_FORMAT_MESSAGE = "Enter the date as year-month-day, for example 2026-03-14."
+
+
+class ReportForm(FlaskForm):
+    mode = RadioField(
+        "How do you want to report?",
+        choices=[(code, label) for code, (label, _) in MODES.items()],
+        validators=[InputRequired("Choose how you want to report: anonymously, confidentially or openly.")],
+    )
+    category = RadioField(
+        "What is your concern about?",
+        choices=[(code, label) for code, (label, _) in CATEGORIES.items()],
+        validators=[InputRequired("Choose what your concern is about. If you are not sure, choose 'Something else'.")],
+    )
+    summary = StringField(
+        "In one line, what happened?",
+        validators=[
+            DataRequired("Write a short summary of what happened."),
+            Length(max=200, message="Keep the summary to 200 characters or fewer. Put the rest below."),
+        ],
+    )
+    details = TextAreaField(
+        "Tell us what happened",
+        validators=[
+            DataRequired("Tell us what happened, in your own words."),
+            Length(max=20000, message="This is longer than 20,000 characters. Add the rest as a file."),
+        ],
+    )
+    subject_name = StringField(
+        "Their name, if you know it",
+        validators=[Optional(), Length(max=200, message="Keep the name to 200 characters or fewer.")],
+    )
+    subject_staff_number = StringField(
+        "Their warrant or staff number, if you know it",
+        validators=[
+            Optional(),
+            Length(max=20, message="A warrant or staff number is 20 characters or fewer."),
+            Regexp(
+                r"^[A-Za-z0-9 \-./]*$",
+                message="A warrant or staff number has only letters, numbers, spaces or hyphens.",
+            ),
+        ],
+    )
+    subject_command = SelectField("Their command, if you know it", choices=[], validate_choice=False)
+    occurred_on = FriendlyDateField(
+        "When did it happen?",
+        validators=[Optional()],
+        format="%Y-%m-%d",
+    )
+    location = StringField(
+        "Where did it happen?",
+        validators=[Optional(), Length(max=300, message="Keep the place to 300 characters or fewer.")],
+    )
+    witnesses = TextAreaField(
+        "Did anyone else see or know about it?",
+        validators=[Optional(), Length(max=2000, message="Keep this to 2,000 characters or fewer.")],
+    )
+    fear_of_reprisal = BooleanField("I am worried about what could happen to me if I raise this")
+    reporter_name = StringField(
+        "Your name",
+        validators=[Optional(), Length(max=200, message="Keep your name to 200 characters or fewer.")],
+    )
+    reporter_contact = StringField(
+        "How can the unit contact you? (optional)",
+        validators=[Optional(), Length(max=300, message="Keep this to 300 characters or fewer.")],
+    )
+    attachments = MultipleFileField("Evidence (optional)")
+
+    def set_commands(self, commands: list[tuple[str, str]]) -> None:
+        self.subject_command.choices = [("", "I don't know")] + [(c, f"{n} ({c})") for c, n in commands]
+
+    def validate_subject_command(self, field: SelectField) -> None:
+        if field.data and field.data not in {c for c, _ in field.choices}:
+            raise ValidationError("Choose a command from the list, or 'I don't know'.")
+
+    def validate_occurred_on(self, field: DateField) -> None:
+        if field.data and field.data > date.today():
+            raise ValidationError("The date it happened cannot be in the future.")
+
+    def validate_reporter_name(self, field: StringField) -> None:
+        if self.mode.data in ("confidential", "named") and not (field.data or "").strip():
+            raise ValidationError(
+                "Give your name, or choose to report anonymously if you do not want to."
+            )
+
+
+class ReceiptForm(FlaskForm):
+    receipt = StringField(
+        "Your receipt",
+        validators=[DataRequired("Enter the receipt you were given when you sent your report.")],
+    )
+
+
+class ReplyForm(FlaskForm):
+    message = TextAreaField(
+        "Your message",
+        validators=[
+            DataRequired("Write a message, or add a file and say what it is."),
+            Length(max=20000, message="This is longer than 20,000 characters. Add the rest as a file."),
+        ],
+    )
+    attachments = MultipleFileField("Add files (optional)")
+
+
+class SignOutForm(FlaskForm):
+    pass

@@ -1,0 +1,174 @@
+"""Reporter views: thin. Validate the form, call the domain (portal.intake, portal.reporter_access), render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+
+from .. import crypto, intake, reporter_access, server_secrets
+from ..attachments import CleanFile, RejectedFile, check_file
+from ..extensions import csrf, limiter
+from ..models import Command, db
+from ..routing import CATEGORIES
+from ..workflow import MODES
+from . import bp
+from .forms import ReceiptForm, ReplyForm, ReportForm, SignOutForm
+
+ACCESS = "reporter_access"
+
+
+def _rate(name: str) -> Any:
+    return lambda: current_app.config[name]
+
+
+def _read_files(storages: list[FileStorage]) -> tuple[list[CleanFile], list[str]]:
+    """Check each uploaded file by its content. Returns the clean files and a message for each refused."""
+    chosen = [s for s in storages if s and s.filename]
+    limit = current_app.config["MAX_ATTACHMENTS"]
+    if len(chosen) > limit:
+        return [], [f"You can add up to {limit} files. You chose {len(chosen)}."]
+    clean, problems = [], []
+    for storage in chosen:
+        try:
+            data = storage.read(current_app.config["MAX_ATTACHMENT_BYTES"] + 1)
+            clean.append(check_file(storage.filename or "", data, current_app.config["MAX_ATTACHMENT_BYTES"]))
+        except RejectedFile as exc:
+            problems.append(str(exc))
+    return clean, problems
+
+
+def _commands() -> list[tuple[str, str]]:
+    rows = db.session.execute(select(Command.code, Command.name).where(Command.active).order_by(Command.name))
+    return [(code, name) for code, name in rows]
+
+
+@bp.get("/")
+def landing() -> Any:
+    return render_template("report/landing.html", modes=MODES)
+
+
+@bp.route("/report", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its own token, so a timed-out token keeps what was typed
+@limiter.limit(_rate("RATE_LIMIT_REPORT"), methods=["POST"])
+def report() -> Any:
+    form = ReportForm()
+    form.set_commands(_commands())
+    if request.method == "GET":
+        return render_template("report/form.html", form=form, modes=MODES, categories=CATEGORIES)
+    valid = form.validate()
+    files, file_problems = _read_files(request.files.getlist("attachments"))
+    if file_problems:
+        form.attachments.errors = list(form.attachments.errors or []) + file_problems
+    if not valid or file_problems:
+        return render_template(
+            "report/form.html", form=form, modes=MODES, categories=CATEGORIES, had_files=bool(files) or bool(file_problems)
+        ), 400
+    new = intake.NewReport(
+        mode=form.mode.data,
+        category=form.category.data,
+        summary=form.summary.data.strip(),
+        details=form.details.data.strip(),
+        subject_name=(form.subject_name.data or "").strip(),
+        subject_staff_number=(form.subject_staff_number.data or "").strip(),
+        subject_command=form.subject_command.data or None,
+        occurred_on=form.occurred_on.data,
+        location=(form.location.data or "").strip(),
+        witnesses=(form.witnesses.data or "").strip(),
+        fear_of_reprisal=bool(form.fear_of_reprisal.data),
+        reporter_name=(form.reporter_name.data or "").strip(),
+        reporter_contact=(form.reporter_contact.data or "").strip(),
+        attachments=files,
+    )
+    settings = intake.IntakeSettings(
+        current_app.config["ACKNOWLEDGE_WITHIN_DAYS"], current_app.config["UPDATE_EVERY_DAYS"]
+    )
+    submitted = intake.submit_report(db.session, new, server_secrets(), settings)
+    db.session.commit()
+    # Shown once, straight from this response: the receipt is never stored, redirected or logged.
+    return render_template(
+        "report/receipt.html",
+        receipt=submitted.receipt,
+        reference=submitted.report.reference,
+        acknowledge_due=submitted.report.acknowledge_due_at,
+        mode=submitted.report.mode,
+    )
+
+
+def _current_access() -> tuple[Any, bytes] | None:
+    stored = session.get(ACCESS)
+    if not stored:
+        return None
+    try:
+        token = reporter_access.AccessToken(stored["id"], crypto.unb64(stored["key"]))
+    except (KeyError, TypeError, ValueError):
+        session.pop(ACCESS, None)
+        return None
+    found = reporter_access.resume(db.session, token)
+    if found is None:
+        session.pop(ACCESS, None)
+    return found
+
+
+@bp.route("/status", methods=["GET", "POST"])
+@limiter.limit(_rate("RATE_LIMIT_STATUS"), methods=["POST"])
+def status() -> Any:
+    if request.method == "GET":
+        found = _current_access()
+        if found is None:
+            return render_template("report/status_login.html", form=ReceiptForm())
+        report, dek = found
+        view = reporter_access.status_view(db.session, report, dek)
+        return render_template("report/status.html", view=view, reply_form=ReplyForm(), signout_form=SignOutForm())
+    form = ReceiptForm()
+    if not form.validate():
+        return render_template("report/status_login.html", form=form), 400
+    token = reporter_access.unlock(
+        db.session, form.receipt.data, server_secrets().receipt_pepper, current_app.config["REPORTER_ACCESS_MINUTES"]
+    )
+    if token is None:
+        form.receipt.errors = [
+            "We could not find a report with that receipt. Check it and try again: letters and numbers "
+            "only matter, not spaces or capitals."
+        ]
+        return render_template("report/status_login.html", form=form, wrong=True), 400
+    db.session.commit()
+    session.pop(ACCESS, None)
+    session[ACCESS] = {"id": token.access_id, "key": crypto.b64(token.key)}
+    return redirect(url_for("report.status"), code=303)
+
+
+@bp.post("/status/reply")
+@csrf.exempt  # checked by the form itself, so a timed-out token keeps the message typed
+def status_reply() -> Any:
+    found = _current_access()
+    if found is None:
+        flash("Your access to the report ended. Enter your receipt again to carry on.")
+        return redirect(url_for("report.status"), code=303)
+    report, dek = found
+    form = ReplyForm()
+    valid = form.validate()
+    files, file_problems = _read_files(request.files.getlist("attachments"))
+    if file_problems:
+        form.attachments.errors = list(form.attachments.errors or []) + file_problems
+    if not valid or file_problems:
+        view = reporter_access.status_view(db.session, report, dek)
+        return render_template(
+            "report/status.html", view=view, reply_form=form, signout_form=SignOutForm(), reply_failed=True
+        ), 400
+    reporter_access.reply(db.session, report, dek, form.message.data.strip(), files)
+    db.session.commit()
+    flash("Your message has been sent to the unit handling your report.")
+    return redirect(url_for("report.status") + "#thread", code=303)
+
+
+@bp.post("/status/signout")
+def status_signout() -> Any:
+    stored = session.pop(ACCESS, None)
+    if stored and isinstance(stored, dict) and "id" in stored:
+        reporter_access.sign_out(db.session, str(stored["id"]))
+        db.session.commit()
+    flash("You have signed out. Your report is safe; use your receipt to come back.")
+    return redirect(url_for("report.landing"), code=303)

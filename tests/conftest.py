@@ -1,0 +1,80 @@
+"""Fixtures: a fresh app from the factory per test, with a throwaway instance folder, initialised by
+the real `flask portal init`. Every test that takes `app` runs on SQLite and, when TEST_DATABASE_URL is
+set, on PostgreSQL too."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+
+from portal import create_app
+from portal.models import db
+from portal.secrets import ENV as SECRET_ENV
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def build_app(tmp_path: Path, backend: str, **overrides: object) -> Flask:
+    instance = tmp_path / "instance"
+    config: dict[str, object] = {
+        "PORTAL_INSTANCE": str(instance),
+        "TESTING": True,
+        "RATELIMIT_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+    if backend == "postgresql":
+        assert POSTGRES_URL
+        reset_postgres(POSTGRES_URL)
+        config["SQLALCHEMY_DATABASE_URI"] = POSTGRES_URL
+    config.update(overrides)
+    app = create_app(config)
+    result = app.test_cli_runner().invoke(
+        args=["portal", "init", "--recovery-key-out", str(tmp_path / "recovery.key")]
+    )
+    assert result.exit_code == 0, result.output
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in SECRET_ENV.values():
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app(backend: str, tmp_path: Path) -> Iterator[Flask]:
+    app = build_app(tmp_path, backend)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def recovery_key_path(tmp_path: Path) -> Path:
+    return tmp_path / "recovery.key"
