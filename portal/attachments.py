@@ -71,12 +71,12 @@ def _is_docx(data: bytes) -> bool:
 def detect_type(data: bytes) -> str | None:
     """The allowed content type the bytes really are, or None."""
     kind = filetype.guess(data)
-    if kind is not None:
-        if kind.mime in ("application/pdf", "image/jpeg", "image/png"):
-            return kind.mime
-        if kind.mime in (DOCX, "application/zip") and _is_docx(data):
-            return DOCX
-        return None
+    if kind is not None and kind.mime in ("application/pdf", "image/jpeg", "image/png"):
+        return kind.mime
+    if kind is not None and kind.mime in (DOCX, "application/zip"):
+        return DOCX if _is_docx(data) else None
+    # Text may begin with letters that happen to be another format's magic number ("BM", "MZ" are
+    # also words); what decides is that every byte is printable UTF-8. Executables never are.
     if _is_plain_text(data):
         return "text/plain"
     return None

@@ -134,9 +134,7 @@ def demo_command() -> None:
                 update_every_days=settings.update_every_days,
                 new_state="acknowledged",
             )
-        lines.append(
-            f"  {submitted.report.reference}  {new.mode:<12} {new.category:<18} receipt {submitted.receipt}"
-        )
+        lines.append(f"  {submitted.report.reference}  {new.mode:<12} {new.category:<18} receipt {submitted.receipt}")
     db.session.commit()
     click.echo("Demo cases (open them at /status with the receipt):")
     click.echo("\n".join(lines))

@@ -11,7 +11,17 @@ from sqlalchemy.orm import Session
 
 from . import crypto, routing, workflow
 from .attachments import CleanFile
-from .models import Attachment, CaseEvent, Message, Queue, ReferenceCounter, Report, RoutingRule, new_id, utcnow
+from .models import (
+    Attachment,
+    CaseEvent,
+    Message,
+    Queue,
+    ReferenceCounter,
+    Report,
+    RoutingRule,
+    new_id,
+    utcnow,
+)
 from .secrets import ServerSecrets
 
 REPORT_FIELDS = (
@@ -60,6 +70,11 @@ class Submitted:
     data_key: bytes  # for in-process follow-up only (demo, seeding); never stored unwrapped
 
 
+def data_key_context(report_id: str) -> str:
+    """What a wrapped data key is bound to: its report. A wrapped key copied to another row fails."""
+    return f"report-dek|{report_id}"
+
+
 def format_reference(year: int, sequence: int) -> str:
     return f"CR-{year:04d}-{sequence:06d}"
 
@@ -106,9 +121,7 @@ def seal_report_fields(report: Report, dek: bytes, values: dict[str, str]) -> No
         value = values.get(name) or ""
         required = name in ("summary", "details")
         sealed = (
-            crypto.seal_text(dek, value, table="reports", column=name, row=report.id)
-            if value or required
-            else None
+            crypto.seal_text(dek, value, table="reports", column=name, row=report.id) if value or required else None
         )
         setattr(report, f"{name}_sealed", sealed)
 
@@ -137,7 +150,7 @@ def seal_message(report: Report, dek: bytes, author: str, body: str, at: datetim
 
 
 def wrap_data_key(report: Report, dek: bytes, queue: Queue, recovery_public_key: bytes) -> None:
-    context = f"report-dek|{report.id}"
+    context = data_key_context(report.id)
     report.dek_for_queue = crypto.seal_to(queue.public_key, dek, context=context)
     report.dek_for_recovery = crypto.seal_to(recovery_public_key, dek, context=context)
 
@@ -188,9 +201,7 @@ def submit_report(
     normalised = crypto.normalise_receipt(receipt)
     assert normalised is not None
     report.receipt_index = crypto.receipt_lookup_index(secrets.receipt_pepper, normalised)
-    report.dek_for_receipt = crypto.wrap_key(
-        crypto.receipt_key(normalised), dek, context=f"report-dek|{report.id}"
-    )
+    report.dek_for_receipt = crypto.wrap_key(crypto.receipt_key(normalised), dek, context=data_key_context(report.id))
     wrap_data_key(report, dek, queues[decision.queue], secrets.recovery_public_key)
     values = {name: getattr(new, name) for name in REPORT_FIELDS if name != "occurred_on"}
     values["occurred_on"] = new.occurred_on.isoformat() if new.occurred_on else ""

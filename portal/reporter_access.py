@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import crypto, workflow
 from .attachments import CleanFile
-from .intake import seal_attachment, seal_message
+from .intake import data_key_context, seal_attachment, seal_message
 from .models import Attachment, CaseEvent, Message, Report, ReporterAccess, utcnow
 
 # Used when a receipt is not even well-formed, so that the look-up costs the same as a real one.
@@ -35,14 +35,12 @@ def unlock(session: Session, receipt_text: str, pepper: bytes, minutes: int) -> 
     """Open a case with its receipt. None for any wrong receipt, well-formed or not, by the same path."""
     normalised = crypto.normalise_receipt(receipt_text)
     index = crypto.receipt_lookup_index(pepper, normalised or _DECOY_RECEIPT)
-    report = session.execute(
-        select(Report.id, Report.dek_for_receipt).where(Report.receipt_index == index)
-    ).first()
+    report = session.execute(select(Report.id, Report.dek_for_receipt).where(Report.receipt_index == index)).first()
     if report is None or normalised is None or report.dek_for_receipt is None:
         return None
     try:
         dek = crypto.unwrap_key(
-            crypto.receipt_key(normalised), report.dek_for_receipt, context=f"report-dek|{report.id}"
+            crypto.receipt_key(normalised), report.dek_for_receipt, context=data_key_context(report.id)
         )
     except crypto.DecryptionError:
         return None
@@ -117,9 +115,7 @@ EVENT_LABELS = {
 
 def status_view(session: Session, report: Report, dek: bytes) -> StatusView:
     """Everything the status page shows. Decrypts only what it displays: summary, thread, file names."""
-    messages = session.scalars(
-        select(Message).where(Message.report_id == report.id).order_by(Message.created_at)
-    ).all()
+    messages = session.scalars(select(Message).where(Message.report_id == report.id).order_by(Message.created_at)).all()
     files = session.execute(
         select(Attachment.id, Attachment.message_id, Attachment.filename_sealed)
         .where(Attachment.report_id == report.id)

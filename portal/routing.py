@@ -6,8 +6,8 @@ reorder and edit them. The first rule that matches and names an existing queue w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 DPS = "DPS"
 

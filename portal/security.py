@@ -47,9 +47,7 @@ def rate_limit_key() -> str:
     # ever hashed here, never stored or logged.
     address = request.remote_addr or "unknown"
     key = current_app.config["SECRET_KEY"] or "uninitialised"
-    digest = hmac.new(
-        key.encode(), f"rate-limit|{date.today().isoformat()}|{address}".encode(), hashlib.sha256
-    )
+    digest = hmac.new(key.encode(), f"rate-limit|{date.today().isoformat()}|{address}".encode(), hashlib.sha256)
     return digest.hexdigest()[:24]
 
 

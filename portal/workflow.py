@@ -28,12 +28,12 @@ def check_transition(current: str, new: str) -> None:
     if new not in TRANSITIONS.get(current, ()):
         raise TransitionError(f"a case cannot go from {current!r} to {new!r}")
 
+
 # What the reporter reads: the stage, and what happens next.
 REPORTER_WORDING: dict[str, tuple[str, str]] = {
     "received": (
         "Received",
-        "Your report has arrived safely. The unit handling it will acknowledge it and tell you what "
-        "happens next.",
+        "Your report has arrived safely. The unit handling it will acknowledge it and tell you what happens next.",
     ),
     "acknowledged": (
         "Acknowledged",
@@ -74,8 +74,7 @@ MODES: dict[str, tuple[str, str]] = {
     ),
     "named": (
         "Openly, with your name",
-        "You tell us who you are and you are happy for your name to be used while the concern is dealt "
-        "with.",
+        "You tell us who you are and you are happy for your name to be used while the concern is dealt with.",
     ),
 }
 

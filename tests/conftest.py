@@ -5,11 +5,11 @@ set, on PostgreSQL too."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from flask import Flask
+from flask import Flask, Response, got_request_exception, request
 from sqlalchemy import create_engine, text
 
 from portal import create_app
@@ -42,9 +42,7 @@ def build_app(tmp_path: Path, backend: str, **overrides: object) -> Flask:
         config["SQLALCHEMY_DATABASE_URI"] = POSTGRES_URL
     config.update(overrides)
     app = create_app(config)
-    result = app.test_cli_runner().invoke(
-        args=["portal", "init", "--recovery-key-out", str(tmp_path / "recovery.key")]
-    )
+    result = app.test_cli_runner().invoke(args=["portal", "init", "--recovery-key-out", str(tmp_path / "recovery.key")])
     assert result.exit_code == 0, result.output
     return app
 
@@ -61,13 +59,34 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+def watch_for_server_errors(app: Flask) -> list[str]:
+    """Every response of 500 or more, and every unhandled exception, during a test."""
+    seen: list[str] = []
+
+    def on_exception(_sender: Flask, exception: BaseException, **_extra: object) -> None:
+        seen.append(f"exception {type(exception).__name__} on {request.method} {request.path}")
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        if response.status_code >= 500:
+            seen.append(f"{response.status_code} on {request.method} {request.path}")
+        return response
+
+    got_request_exception.connect(on_exception, app, weak=False)
+    return seen
+
+
 @pytest.fixture
-def app(backend: str, tmp_path: Path) -> Iterator[Flask]:
+def app(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Flask]:
     app = build_app(tmp_path, backend)
+    server_errors = watch_for_server_errors(app)
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    # No request in the suite may get a 500, unless a test says it is provoking one on purpose.
+    if request.node.get_closest_marker("provokes_server_error") is None:
+        assert not server_errors, server_errors
 
 
 @pytest.fixture

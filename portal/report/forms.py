@@ -14,7 +14,8 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from ..routing import CATEGORIES
 from ..workflow import MODES
@@ -33,16 +34,25 @@ class FriendlyDateField(DateField):
 DATE_FORMAT_MESSAGE = "Enter the date as year-month-day, for example 2026-03-14."
 
 
+MODE_MESSAGE = "Choose how you want to report: anonymously, confidentially or openly."
+CATEGORY_MESSAGE = "Choose what your concern is about. If you are not sure, choose 'Something else'."
+
+
 class ReportForm(FlaskForm):
     mode = RadioField(
         "How do you want to report?",
-        choices=[(code, label) for code, (label, _) in MODES.items()],
-        validators=[InputRequired("Choose how you want to report: anonymously, confidentially or openly.")],
+        choices=[SelectChoice(code, label) for code, (label, _) in MODES.items()],
+        validators=[
+            InputRequired(MODE_MESSAGE),
+            AnyOf(list(MODES), message=MODE_MESSAGE),
+        ],
+        validate_choice=False,
     )
     category = RadioField(
         "What is your concern about?",
-        choices=[(code, label) for code, (label, _) in CATEGORIES.items()],
-        validators=[InputRequired("Choose what your concern is about. If you are not sure, choose 'Something else'.")],
+        choices=[SelectChoice(code, label) for code, (label, _) in CATEGORIES.items()],
+        validators=[InputRequired(CATEGORY_MESSAGE), AnyOf(list(CATEGORIES), message=CATEGORY_MESSAGE)],
+        validate_choice=False,
     )
     summary = StringField(
         "In one line, what happened?",
@@ -99,21 +109,28 @@ class ReportForm(FlaskForm):
     attachments = MultipleFileField("Evidence (optional)")
 
     def set_commands(self, commands: list[tuple[str, str]]) -> None:
-        self.subject_command.choices = [("", "I don't know")] + [(c, f"{n} ({c})") for c, n in commands]
+        self.subject_command.choices = [SelectChoice("", "I don't know")] + [
+            SelectChoice(code, f"{name} ({code})") for code, name in commands
+        ]
 
     def validate_subject_command(self, field: SelectField) -> None:
-        if field.data and field.data not in {c for c, _ in field.choices}:
+        if field.data and field.data not in {choice.value for choice in field.choices}:
             raise ValidationError("Choose a command from the list, or 'I don't know'.")
 
     def validate_occurred_on(self, field: DateField) -> None:
         if field.data and field.data > date.today():
             raise ValidationError("The date it happened cannot be in the future.")
 
-    def validate_reporter_name(self, field: StringField) -> None:
-        if self.mode.data in ("confidential", "named") and not (field.data or "").strip():
-            raise ValidationError(
-                "Give your name, or choose to report anonymously if you do not want to."
-            )
+    def validate(self, extra_validators=None) -> bool:  # type: ignore[override]
+        valid = super().validate(extra_validators)
+        # Cross-field: confidential and named reports need the reporter's name (Optional() would skip it).
+        if self.mode.data in ("confidential", "named") and not (self.reporter_name.data or "").strip():
+            self.reporter_name.errors = [
+                *self.reporter_name.errors,
+                "Give your name, or choose to report anonymously if you do not want to.",
+            ]
+            valid = False
+        return valid
 
 
 class ReceiptForm(FlaskForm):

@@ -64,7 +64,11 @@ def report() -> Any:
         form.attachments.errors = list(form.attachments.errors or []) + file_problems
     if not valid or file_problems:
         return render_template(
-            "report/form.html", form=form, modes=MODES, categories=CATEGORIES, had_files=bool(files) or bool(file_problems)
+            "report/form.html",
+            form=form,
+            modes=MODES,
+            categories=CATEGORIES,
+            had_files=bool(files) or bool(file_problems),
         ), 400
     new = intake.NewReport(
         mode=form.mode.data,
@@ -113,6 +117,7 @@ def _current_access() -> tuple[Any, bytes] | None:
 
 
 @bp.route("/status", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its own token, after the rate limit has counted the attempt
 @limiter.limit(_rate("RATE_LIMIT_STATUS"), methods=["POST"])
 def status() -> Any:
     if request.method == "GET":

@@ -1,0 +1,41 @@
+"""Opening cases with the offline recovery private key: disaster recovery, and re-granting access
+when every member of a queue has lost theirs. Needs the key file; nothing on the server suffices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import crypto
+from .intake import REPORT_FIELDS, data_key_context
+from .models import Queue, Report
+
+
+def load_recovery_key(path: str | Path) -> bytes:
+    try:
+        return crypto.decode_recovery_key(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable recovery key file") from exc
+
+
+def queue_private_key(queue: Queue, recovery_private: bytes) -> bytes:
+    return crypto.open_sealed(recovery_private, queue.private_key_for_recovery, context=f"queue-key|{queue.code}")
+
+
+def data_key(report: Report, recovery_private: bytes) -> bytes:
+    return crypto.open_sealed(recovery_private, report.dek_for_recovery, context=data_key_context(report.id))
+
+
+def data_key_through_queue(report: Report, queue_private: bytes) -> bytes:
+    """The report's data key through its handling queue's private key (what a queue member does)."""
+    return crypto.open_sealed(queue_private, report.dek_for_queue, context=data_key_context(report.id))
+
+
+def open_report_fields(report: Report, dek: bytes) -> dict[str, str]:
+    """Every sealed content field of a report, opened. Empty optional fields come back as ''."""
+    opened = {}
+    for name in REPORT_FIELDS:
+        sealed = getattr(report, f"{name}_sealed")
+        opened[name] = (
+            crypto.open_text(dek, sealed, table="reports", column=name, row=report.id) if sealed is not None else ""
+        )
+    return opened

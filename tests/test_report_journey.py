@@ -1,0 +1,282 @@
+"""The reporter's whole journey over HTTP, in each mode: submit, receipt, status, reply, sign out."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import crypto
+from portal.models import CaseEvent, Message, Queue, Report, ReporterAccess, db
+from tests.helpers import csrf_token, open_status, receipt_of, state_of, submit
+
+MODES = {
+    "anonymous": {},
+    "confidential": {"reporter_name": "Alex Reporter", "reporter_contact": "alex@example.org"},
+    "named": {"reporter_name": "Sam Named"},
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_whole_journey_in_each_mode(client, app, mode):
+    # Given a reporter who sends a report in this mode
+    response = submit(client, mode=mode, **MODES[mode])
+    assert response.status_code == 200
+    receipt, reference = receipt_of(response)
+    assert re.fullmatch(r"CR-\d{4}-\d{6}", reference)
+    assert re.fullmatch(r"([0-9A-HJKMNP-TV-Z]{4}-){4}[0-9A-HJKMNP-TV-Z]{4}", receipt)
+
+    # When they open the status page with the receipt, typed carelessly
+    careless = receipt.lower().replace("-", " ")
+    opened = open_status(client, careless)
+    assert opened.status_code == 303 and opened.headers["Location"].endswith("/status")
+    assert receipt not in opened.headers["Location"]
+    page = client.get("/status").get_data(as_text=True)
+
+    # Then they see the stage, when they will next hear, and their report
+    assert state_of(page) == "received"
+    with app.app_context():
+        report = db.session.scalar(select(Report).where(Report.reference == reference))
+        due = report.received_at + timedelta(days=7)
+        assert report.mode == mode
+        assert (report.reporter_name_sealed is None) == (mode == "anonymous")
+    assert f'id="next-update-due" datetime="{due.date().isoformat()}"' in page
+    assert "A sergeant shouts at probationers" in page
+
+    # When they reply
+    token = csrf_token(client, "/status")
+    replied = client.post("/status/reply", data={"csrf_token": token, "message": "He did it again on Friday."})
+    assert replied.status_code == 303
+    page = client.get("/status").get_data(as_text=True)
+    assert "He did it again on Friday." in page
+    assert "You sent a message" in page
+
+    # And sign out
+    signed_out = client.post("/status/signout", data={"csrf_token": csrf_token(client, "/status")})
+    assert signed_out.status_code == 303
+    page = client.get("/status").get_data(as_text=True)
+    assert 'name="receipt"' in page and "He did it again" not in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ReporterAccess)) == 0
+
+
+def test_anonymous_report_keeps_no_identity_even_if_typed(client, app):
+    response = submit(client, mode="anonymous", reporter_name="Should Vanish", reporter_contact="x@example.org")
+    _, reference = receipt_of(response)
+    with app.app_context():
+        report = db.session.scalar(select(Report).where(Report.reference == reference))
+        assert report.reporter_name_sealed is None and report.reporter_contact_sealed is None
+
+
+def test_confidential_report_needs_a_name_and_keeps_everything_typed(client):
+    response = submit(client, mode="confidential", reporter_name="", location="Canteen, 3rd floor")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'href="#reporter_name"' in page
+    assert "Give your name" in page
+    for kept in ("A sergeant shouts at probationers", "Canteen, 3rd floor", "AB 12345", "2026-03-14"):
+        assert kept in page
+    assert re.search(r'value="confidential"[^>]*checked', page)
+    assert re.search(r'<option value="CE" selected>', page)
+
+
+def test_missing_fields_are_summarised_with_links_and_values_kept(client):
+    token = csrf_token(client)
+    response = client.post("/report", data={"csrf_token": token, "summary": "Only a summary", "witnesses": "PC X"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'class="error-summary"' in page
+    for anchor in ("#mode-anonymous", "#category-sexual-misconduct", "#details"):
+        assert f'href="{anchor}"' in page
+    assert 'value="Only a summary"' in page and ">PC X</textarea>" in page
+    assert 'aria-invalid="true"' in page
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("occurred_on", "14/03/2026", "year-month-day"),
+        ("occurred_on", "2999-01-01", "cannot be in the future"),
+        ("subject_staff_number", "AB<12>", "only letters, numbers"),
+        ("subject_command", "ZZ", "Choose a command from the list"),
+        ("summary", "x" * 201, "200 characters"),
+        ("mode", "loud", "Choose how you want to report"),
+        ("category", "parking", "Choose what your concern is about"),
+    ],
+)
+def test_bad_values_get_a_clear_message_next_to_the_field(client, field, value, message):
+    response = submit(client, **{field: value})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert message in page
+    assert "On several early shifts the sergeant shouted" in page
+
+
+def test_an_expired_form_token_keeps_what_was_typed(client):
+    response = submit(client, csrf_token="not-a-real-token", details="Every word I typed matters")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "timed out" in page and "Every word I typed matters" in page
+    assert 'class="error-summary"' in page
+
+
+def test_wrong_receipts_get_one_response_whatever_their_format(client):
+    token = csrf_token(client, "/status")
+    well_formed = client.post("/status", data={"csrf_token": token, "receipt": "ABCD-EFGH-JKMN-PQRS-TVWX"})
+    malformed = client.post("/status", data={"csrf_token": token, "receipt": "hello!"})
+    assert well_formed.status_code == malformed.status_code == 400
+
+    def without_token(response):
+        return re.sub(
+            r'value="[^"]*" id="csrf_token"|name="csrf_token" type="hidden" value="[^"]*"',
+            "",
+            response.get_data(as_text=True),
+        )
+
+    assert without_token(well_formed) == without_token(malformed)
+    assert "ABCD-EFGH" not in well_formed.get_data(as_text=True)
+
+
+def test_access_ends_after_thirty_minutes(client, app):
+    receipt, _ = receipt_of(submit(client))
+    open_status(client, receipt)
+    with app.app_context():
+        access = db.session.scalar(select(ReporterAccess))
+        access.expires_at = access.expires_at - timedelta(minutes=31)
+        db.session.commit()
+    page = client.get("/status").get_data(as_text=True)
+    assert 'name="receipt"' in page and "A sergeant shouts" not in page
+
+
+def test_access_lasts_at_most_thirty_minutes_from_unlock(client, app):
+    receipt, _ = receipt_of(submit(client))
+    open_status(client, receipt)
+    with app.app_context():
+        access = db.session.scalar(select(ReporterAccess))
+        lifetime = access.expires_at - crypto_now()
+        assert timedelta(minutes=29) < lifetime <= timedelta(minutes=30)
+
+
+def crypto_now():
+    from portal.models import utcnow
+
+    return utcnow()
+
+
+def test_the_cookie_holds_no_receipt_and_the_server_holds_only_a_sealed_key(client, app):
+    receipt, _ = receipt_of(submit(client))
+    open_status(client, receipt)
+    cookie = client.get_cookie("portal_session").value
+    normalised = crypto.normalise_receipt(receipt)
+    assert receipt not in cookie and normalised not in cookie
+    with app.app_context():
+        access = db.session.scalar(select(ReporterAccess))
+        report = db.session.get(Report, access.report_id)
+        # The sealed key in the database does not open with anything the database holds.
+        with pytest.raises(crypto.DecryptionError):
+            crypto.unwrap_key(report.receipt_index, access.dek_sealed, context=f"reporter-access|{access.id}")
+
+
+def test_reply_with_evidence_is_sealed_and_listed(client, app):
+    receipt, reference = receipt_of(submit(client))
+    open_status(client, receipt)
+    token = csrf_token(client, "/status")
+    import io
+
+    response = client.post(
+        "/status/reply",
+        data={
+            "csrf_token": token,
+            "message": "Here is the rota",
+            "attachments": [(io.BytesIO(b"Rota for March\nEarly shift: PC Example\n"), "rota.txt")],
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    page = client.get("/status").get_data(as_text=True)
+    assert "Files: rota.txt" in page
+    with app.app_context():
+        report = db.session.scalar(select(Report).where(Report.reference == reference))
+        assert db.session.scalar(select(func.count()).select_from(Message).where(Message.report_id == report.id)) == 1
+
+
+def test_empty_reply_is_refused_and_the_page_still_shows(client):
+    receipt, _ = receipt_of(submit(client))
+    open_status(client, receipt)
+    response = client.post("/status/reply", data={"csrf_token": csrf_token(client, "/status"), "message": " "})
+    assert response.status_code == 400
+    assert "Write a message" in response.get_data(as_text=True)
+
+
+def test_reply_without_access_asks_for_the_receipt_again(client):
+    response = client.post("/status/reply", data={"csrf_token": csrf_token(client, "/status"), "message": "hi"})
+    assert response.status_code == 303
+    assert 'name="receipt"' in client.get("/status").get_data(as_text=True)
+
+
+def test_references_are_sequential_within_the_year(client):
+    references = [receipt_of(submit(client))[1] for _ in range(3)]
+    numbers = [int(r.rsplit("-", 1)[1]) for r in references]
+    assert numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]
+
+
+def _queue_of(app, reference):
+    with app.app_context():
+        report = db.session.scalar(select(Report).where(Report.reference == reference))
+        return db.session.get(Queue, report.queue_id).code, report.routing_reasons, report.iopc_flags
+
+
+@pytest.mark.parametrize(
+    ("overrides", "queue"),
+    [
+        ({"category": "bullying", "subject_command": "CE"}, "PSU-CE"),
+        ({"category": "bullying", "subject_command": "PS"}, "DPS"),
+        ({"category": "sexual-misconduct", "subject_command": "CE"}, "DPS"),
+        ({"category": "bullying", "subject_command": "CE", "fear_of_reprisal": "y"}, "DPS"),
+        ({"category": "duties", "subject_command": ""}, "DPS"),
+    ],
+)
+def test_reports_are_routed_at_intake(client, app, overrides, queue):
+    _, reference = receipt_of(submit(client, **overrides))
+    code, reasons, _ = _queue_of(app, reference)
+    assert code == queue
+    assert reasons and all(isinstance(r, str) and r for r in reasons)
+
+
+def test_a_third_concern_about_one_person_goes_to_dps(client, app):
+    first = receipt_of(submit(client, subject_staff_number="ab 12345", category="bullying"))[1]
+    second = receipt_of(submit(client, subject_staff_number="AB-123-45", category="bullying"))[1]
+    third = receipt_of(submit(client, subject_staff_number="Ab12345", category="bullying"))[1]
+    assert _queue_of(app, first)[0] == _queue_of(app, second)[0] == "PSU-CE"
+    code, reasons, _ = _queue_of(app, third)
+    assert code == "DPS" and "2 earlier concerns" in reasons[0]
+
+
+def test_possible_iopc_referrals_are_flagged(client, app):
+    _, reference = receipt_of(submit(client, category="sexual-misconduct"))
+    assert any("sexual purpose" in flag for flag in _queue_of(app, reference)[2])
+
+
+def test_clocks_start_at_intake(client, app):
+    _, reference = receipt_of(submit(client))
+    with app.app_context():
+        report = db.session.scalar(select(Report).where(Report.reference == reference))
+        assert report.acknowledge_due_at - report.received_at == timedelta(days=7)
+        assert report.next_update_due_at - report.received_at == timedelta(days=28)
+        events = db.session.scalars(select(CaseEvent.kind).where(CaseEvent.report_id == report.id)).all()
+        assert events == ["received"]
+
+
+def test_landing_page_explains_modes_and_offers_both_ways_in(client):
+    page = client.get("/").get_data(as_text=True)
+    for text in ("Anonymously", "Confidentially", "Openly, with your name", "Report a concern", "Check a report"):
+        assert text in page
+    assert "Leave this site quickly" in page
+
+
+def test_receipt_is_shown_once_with_advice(client):
+    page = submit(client).get_data(as_text=True)
+    assert "Write it down now" in page
+    assert 'id="receipt"' in page
