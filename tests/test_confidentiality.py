@@ -152,11 +152,11 @@ def test_database_and_instance_alone_open_nothing_but_the_recovery_key_does(app,
         # When an insider tries every key-sized value they hold, every way the design uses keys
         for key in candidates:
             for attempt in (
-                lambda: crypto.open_sealed(key, report.dek_for_queue, context=f"report-dek|{report.id}"),
-                lambda: crypto.open_sealed(key, report.dek_for_recovery, context=f"report-dek|{report.id}"),
-                lambda: crypto.open_sealed(key, queue.private_key_for_recovery, context=f"queue-key|{queue.code}"),
-                lambda: crypto.unwrap_key(key, report.dek_for_receipt, context=f"report-dek|{report.id}"),
-                lambda: crypto.open_text(key, report.summary_sealed, table="reports", column="summary", row=report.id),
+                lambda key=key: crypto.open_sealed(key, report.dek_for_queue, context=f"report-dek|{report.id}"),
+                lambda key=key: crypto.open_sealed(key, report.dek_for_recovery, context=f"report-dek|{report.id}"),
+                lambda key=key: crypto.open_sealed(key, queue.private_key_for_recovery, context=f"queue-key|{queue.code}"),
+                lambda key=key: crypto.unwrap_key(key, report.dek_for_receipt, context=f"report-dek|{report.id}"),
+                lambda key=key: crypto.open_text(key, report.summary_sealed, table="reports", column="summary", row=report.id),
             ):
                 # Then nothing opens
                 with pytest.raises(crypto.DecryptionError):
