@@ -150,13 +150,16 @@ def test_database_and_instance_alone_open_nothing_but_the_recovery_key_does(app,
         report = db.session.scalar(select(Report))
         queue = db.session.get(Queue, report.queue_id)
         # When an insider tries every key-sized value they hold, every way the design uses keys
+        dek_context, queue_context = f"report-dek|{report.id}", f"queue-key|{queue.code}"
         for key in candidates:
             for attempt in (
-                lambda key=key: crypto.open_sealed(key, report.dek_for_queue, context=f"report-dek|{report.id}"),
-                lambda key=key: crypto.open_sealed(key, report.dek_for_recovery, context=f"report-dek|{report.id}"),
-                lambda key=key: crypto.open_sealed(key, queue.private_key_for_recovery, context=f"queue-key|{queue.code}"),
-                lambda key=key: crypto.unwrap_key(key, report.dek_for_receipt, context=f"report-dek|{report.id}"),
-                lambda key=key: crypto.open_text(key, report.summary_sealed, table="reports", column="summary", row=report.id),
+                lambda key=key: crypto.open_sealed(key, report.dek_for_queue, context=dek_context),
+                lambda key=key: crypto.open_sealed(key, report.dek_for_recovery, context=dek_context),
+                lambda key=key: crypto.open_sealed(key, queue.private_key_for_recovery, context=queue_context),
+                lambda key=key: crypto.unwrap_key(key, report.dek_for_receipt, context=dek_context),
+                lambda key=key: crypto.open_text(
+                    key, report.summary_sealed, table="reports", column="summary", row=report.id
+                ),
             ):
                 # Then nothing opens
                 with pytest.raises(crypto.DecryptionError):
