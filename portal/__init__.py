@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
 
-from . import logs, secrets, security
+from . import dates, logs, secrets, security
 from .extensions import csrf, limiter, migrate
 from .models import db
 from .richtext import sanitize
@@ -69,6 +69,7 @@ def create_app(config: Mapping[str, Any] | Config | None = None) -> Flask:
     from .report import bp as report_bp
 
     errors.install(app)
+    dates.install(app)
     app.jinja_env.filters["safe_staff_html"] = sanitize
     app.register_blueprint(report_bp)
 

@@ -200,15 +200,18 @@ def normalise_staff_number(text: str) -> str:
 
 
 def normalise_name(text: str) -> str:
-    """Case folded, accents removed, punctuation dropped, titles and ranks dropped, words sorted.
+    """Case folded, accents removed, punctuation dropped, leading titles and ranks dropped, words sorted.
 
     'PC Siân O'Neil-Smith' and 'oneil smith, sian' both become 'oneil sian smith'.
     """
     text = unicodedata.normalize("NFKD", text or "")
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
-    text = text.replace("'", "").replace("\u2019", "")
+    for apostrophe in ("'", "\u2019", "\u2018", "\u02bc", "`"):
+        text = text.replace(apostrophe, "")
     words = re.sub(r"[^\w]+|_", " ", text).split()
-    words = [w for w in words if w not in _TITLE_WORDS]
+    # Titles and ranks only where they lead: "Sarah Constable" keeps her surname.
+    while words and words[0] in _TITLE_WORDS:
+        words.pop(0)
     # "O'Neil-Smith" and "ONeil Smith" should meet: hyphens became spaces above.
     return " ".join(sorted(words))
 

@@ -55,6 +55,7 @@ class NewReport:
     reporter_name: str = ""
     reporter_contact: str = ""
     attachments: list[CleanFile] = field(default_factory=list)
+    submission_token: str = ""  # the form's one-time token, so a re-sent form is not a second report
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,18 @@ def next_reference(session: Session, year: int) -> str:
         except IntegrityError:
             continue  # another worker created the year's counter first: take the next number
     raise RuntimeError("could not allocate a case reference")
+
+
+def submission_index(secrets: ServerSecrets, token: str) -> bytes | None:
+    return crypto.blind_index(secrets.receipt_pepper, "submission", token.strip())
+
+
+def already_submitted(session: Session, secrets: ServerSecrets, token: str) -> str | None:
+    """The reference of the report this form token already made, if any."""
+    index = submission_index(secrets, token)
+    if index is None:
+        return None
+    return session.scalar(select(Report.reference).where(Report.submission_index == index))
 
 
 def load_rules(session: Session) -> list[routing.Rule]:
@@ -192,6 +205,7 @@ def submit_report(
         subject_command=new.subject_command or None,
         subject_staff_index=staff_index,
         subject_name_index=name_index,
+        submission_index=submission_index(secrets, new.submission_token),
         earlier_concerns=earlier,
         acknowledge_due_at=clocks.acknowledge_due_at,
         next_update_due_at=clocks.next_update_due_at,

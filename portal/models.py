@@ -130,6 +130,8 @@ class Report(db.Model):
 
     # The report's data key, only ever stored wrapped.
     receipt_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    # Keyed hash of the form's one-time submission token: a re-sent form is recognised, not duplicated.
+    submission_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     dek_for_queue: Mapped[bytes] = mapped_column(LargeBinary)
     dek_for_receipt: Mapped[bytes | None] = mapped_column(LargeBinary)
     dek_for_recovery: Mapped[bytes] = mapped_column(LargeBinary)

@@ -123,6 +123,14 @@ def _matches(rule: Rule, facts: ReportFacts) -> bool:
     raise ValueError(f"unknown routing rule kind {rule.kind!r}")
 
 
+def _fill(template: str, values: dict[str, object]) -> str:
+    """Put {command}, {category} and {count} into a rule's text; text an admin mistyped stays as it is."""
+    try:
+        return template.format_map(values)
+    except (KeyError, ValueError, IndexError, AttributeError):
+        return template
+
+
 def route_report(facts: ReportFacts, rules: Iterable[Rule], queues: Iterable[str]) -> RoutingDecision:
     """The first enabled rule that matches and names an existing queue decides; DPS if none does."""
     existing = set(queues)
@@ -134,9 +142,9 @@ def route_report(facts: ReportFacts, rules: Iterable[Rule], queues: Iterable[str
     for rule in rules:
         if not rule.enabled or not _matches(rule, facts):
             continue
-        target = rule.target.format(**values)
+        target = _fill(rule.target, values)
         if target in existing:
-            return RoutingDecision(target, [rule.reason.format(**values)])
+            return RoutingDecision(target, [_fill(rule.reason, values)])
     return RoutingDecision(DPS, ["No rule named an existing queue: DPS assesses it."])
 
 

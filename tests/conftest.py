@@ -41,6 +41,7 @@ def build_app(tmp_path: Path, backend: str, **overrides: object) -> Flask:
         reset_postgres(POSTGRES_URL)
         config["SQLALCHEMY_DATABASE_URI"] = POSTGRES_URL
     config.update(overrides)
+    config["TEST_RECOVERY_KEY"] = str(tmp_path / "recovery.key")
     app = create_app(config)
     result = app.test_cli_runner().invoke(args=["portal", "init", "--recovery-key-out", str(tmp_path / "recovery.key")])
     assert result.exit_code == 0, result.output

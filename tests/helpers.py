@@ -41,10 +41,10 @@ def submit(client: Any, **overrides: Any) -> Any:
 
 def receipt_of(response: Any) -> tuple[str, str]:
     page = response.get_data(as_text=True)
-    receipt = re.search(r'id="receipt"[^>]*>([^<]+)<', page)
+    receipt = re.search(r'id="receipt"[^>]*>(.*?)</span><span class="visually-hidden">', page)
     reference = re.search(r'id="case-reference">([^<]+)<', page)
     assert receipt and reference, page[:2000]
-    return html.unescape(receipt.group(1)).strip(), reference.group(1)
+    return html.unescape(re.sub(r"<[^>]+>", "", receipt.group(1))).strip(), reference.group(1)
 
 
 def open_status(client: Any, receipt: str) -> Any:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal import crypto
+from portal import crypto, recovery
 from portal.models import CaseEvent, Message, Queue, Report, ReporterAccess, db
 from tests.helpers import csrf_token, open_status, receipt_of, state_of, submit
 
@@ -97,7 +97,8 @@ def test_missing_fields_are_summarised_with_links_and_values_kept(client):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("occurred_on", "14/03/2026", "year-month-day"),
+        ("occurred_on", "32/13/2026", "like 14/03/2026"),
+        ("occurred_on", "last tuesday", "like 14/03/2026"),
         ("occurred_on", "2999-01-01", "cannot be in the future"),
         ("subject_staff_number", "AB<12>", "only letters, numbers"),
         ("subject_command", "ZZ", "Choose a command from the list"),
@@ -259,6 +260,15 @@ def test_possible_iopc_referrals_are_flagged(client, app):
     assert any("sexual purpose" in flag for flag in _queue_of(app, reference)[2])
 
 
+@pytest.mark.parametrize("typed", ["2026-03-14", "14/03/2026", "14 March 2026", "14 Mar 2026"])
+def test_dates_typed_the_british_way_are_understood(client, app, typed):
+    _, reference = receipt_of(submit(client, occurred_on=typed))
+    with app.app_context():
+        report = db.session.scalar(select(Report).where(Report.reference == reference))
+        dek = recovery.data_key(report, recovery.load_recovery_key(app.config["TEST_RECOVERY_KEY"]))
+        assert recovery.open_report_fields(report, dek)["occurred_on"] == "2026-03-14"
+
+
 def test_clocks_start_at_intake(client, app):
     _, reference = receipt_of(submit(client))
     with app.app_context():
@@ -280,3 +290,26 @@ def test_receipt_is_shown_once_with_advice(client):
     page = submit(client).get_data(as_text=True)
     assert "Write it down now" in page
     assert 'id="receipt"' in page
+
+
+def test_the_same_form_sent_twice_makes_one_report(client, app):
+    # Given a form with its one-time submission token, sent once
+    page = client.get("/report").get_data(as_text=True)
+    token = re.search(r'name="submission" value="([^"]+)"', page).group(1)
+    first = submit(client, submission=token)
+    _, reference = receipt_of(first)
+    # When the browser sends it again (refresh, double click, flaky connection)
+    again = submit(client, submission=token)
+    # Then no second report is made and the reporter is told which case it was
+    assert again.status_code == 200
+    text = again.get_data(as_text=True)
+    assert "already sent" in text and reference in text and 'id="receipt"' not in text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Report)) == 1
+
+
+def test_a_form_sent_back_with_errors_keeps_its_submission_token(client):
+    page = client.get("/report").get_data(as_text=True)
+    token = re.search(r'name="submission" value="([^"]+)"', page).group(1)
+    response = submit(client, submission=token, details="")
+    assert f'name="submission" value="{token}"' in response.get_data(as_text=True)

@@ -82,6 +82,7 @@ def upgrade():
     sa.Column('sanction', sa.String(length=40), nullable=True),
     sa.Column('reg13', sa.Boolean(), nullable=False),
     sa.Column('receipt_index', sa.LargeBinary(length=32), nullable=True),
+    sa.Column('submission_index', sa.LargeBinary(length=32), nullable=True),
     sa.Column('dek_for_queue', sa.LargeBinary(), nullable=False),
     sa.Column('dek_for_receipt', sa.LargeBinary(), nullable=True),
     sa.Column('dek_for_recovery', sa.LargeBinary(), nullable=False),
@@ -97,6 +98,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['queue_id'], ['queues.id'], name=op.f('fk_reports_queue_id_queues')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reports')),
     sa.UniqueConstraint('receipt_index', name=op.f('uq_reports_receipt_index')),
+    sa.UniqueConstraint('submission_index', name=op.f('uq_reports_submission_index')),
     sa.UniqueConstraint('reference', name=op.f('uq_reports_reference'))
     )
     with op.batch_alter_table('reports', schema=None) as batch_op:

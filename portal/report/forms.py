@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
+    HiddenField,
     MultipleFileField,
     RadioField,
     SelectField,
@@ -31,7 +32,7 @@ class FriendlyDateField(DateField):
             raise ValueError(DATE_FORMAT_MESSAGE) from exc
 
 
-DATE_FORMAT_MESSAGE = "Enter the date as year-month-day, for example 2026-03-14."
+DATE_FORMAT_MESSAGE = "Enter the date like 14/03/2026 or 14 March 2026."
 
 
 MODE_MESSAGE = "Choose how you want to report: anonymously, confidentially or openly."
@@ -87,7 +88,8 @@ class ReportForm(FlaskForm):
     occurred_on = FriendlyDateField(
         "When did it happen?",
         validators=[Optional()],
-        format="%Y-%m-%d",
+        # Browsers with a date picker send 2026-03-14; people typing write it the British way.
+        format=["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d %B %Y", "%d %b %Y"],
     )
     location = StringField(
         "Where did it happen?",
@@ -107,6 +109,7 @@ class ReportForm(FlaskForm):
         validators=[Optional(), Length(max=300, message="Keep this to 300 characters or fewer.")],
     )
     attachments = MultipleFileField("Evidence (optional)")
+    submission = HiddenField()
 
     def set_commands(self, commands: list[tuple[str, str]]) -> None:
         self.subject_command.choices = [SelectChoice("", "I don't know")] + [

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
 from .. import crypto, intake, reporter_access, server_secrets
@@ -57,7 +59,13 @@ def report() -> Any:
     form = ReportForm()
     form.set_commands(_commands())
     if request.method == "GET":
+        form.submission.data = secrets.token_urlsafe(24)
         return render_template("report/form.html", form=form, modes=MODES, categories=CATEGORIES)
+    if not form.submission.data:
+        form.submission.data = secrets.token_urlsafe(24)
+    sent = intake.already_submitted(db.session, server_secrets(), form.submission.data)
+    if sent is not None:
+        return render_template("report/already_sent.html", reference=sent)
     valid = form.validate()
     files, file_problems = _read_files(request.files.getlist("attachments"))
     if file_problems:
@@ -85,12 +93,21 @@ def report() -> Any:
         reporter_name=(form.reporter_name.data or "").strip(),
         reporter_contact=(form.reporter_contact.data or "").strip(),
         attachments=files,
+        submission_token=form.submission.data,
     )
     settings = intake.IntakeSettings(
         current_app.config["ACKNOWLEDGE_WITHIN_DAYS"], current_app.config["UPDATE_EVERY_DAYS"]
     )
-    submitted = intake.submit_report(db.session, new, server_secrets(), settings)
-    db.session.commit()
+    try:
+        submitted = intake.submit_report(db.session, new, server_secrets(), settings)
+        db.session.commit()
+    except IntegrityError:
+        # The same form sent twice at once: the other request made the report.
+        db.session.rollback()
+        sent = intake.already_submitted(db.session, server_secrets(), form.submission.data)
+        if sent is None:
+            raise
+        return render_template("report/already_sent.html", reference=sent)
     # Shown once, straight from this response: the receipt is never stored, redirected or logged.
     return render_template(
         "report/receipt.html",
@@ -165,8 +182,8 @@ def status_reply() -> Any:
         ), 400
     reporter_access.reply(db.session, report, dek, form.message.data.strip(), files)
     db.session.commit()
-    flash("Your message has been sent to the unit handling your report.")
-    return redirect(url_for("report.status") + "#thread", code=303)
+    flash("Your message has been sent to the unit handling your report. You can see it below, under Messages.")
+    return redirect(url_for("report.status"), code=303)
 
 
 @bp.post("/status/signout")
