@@ -22,7 +22,7 @@ install: $(STAMP)
 run: $(STAMP)
 	@if [ ! -f instance/secrets.json ]; then \
 	  $(BIN)/flask portal init --recovery-key-out $(RECOVERY_KEY) && \
-	  $(BIN)/flask portal demo > $(DEMO_RECEIPTS); \
+	  $(BIN)/flask portal demo --recovery-key $(RECOVERY_KEY) > $(DEMO_RECEIPTS); \
 	else $(BIN)/flask portal init > /dev/null; fi
 	@echo; echo "Demo data (fake; real receipts are never stored anywhere):"; cat $(DEMO_RECEIPTS) 2>/dev/null || true
 	@echo; echo "The portal: http://127.0.0.1:5000  (stop with Ctrl-C)"

@@ -50,6 +50,13 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
+        # Argon2id cost for staff passwords: ~0.5-1 s on production hardware; cheap in tests.
+        self.ARGON2_ITERATIONS = _int("PORTAL_ARGON2_ITERATIONS", 3)
+        self.ARGON2_MEMORY_KIB = _int("PORTAL_ARGON2_MEMORY_KIB", 64 * 1024)
+        self.ARGON2_LANES = _int("PORTAL_ARGON2_LANES", 4)
+        self.RATE_LIMIT_LOGIN = os.environ.get("PORTAL_RATE_LIMIT_LOGIN", "20 per minute")
+        self.QUEUE_PAGE_SIZE = 50
+
         self.RATE_LIMIT_STATUS = os.environ.get("PORTAL_RATE_LIMIT_STATUS", "10 per minute;40 per hour")
         self.RATE_LIMIT_REPORT = os.environ.get("PORTAL_RATE_LIMIT_REPORT", "20 per hour")
 

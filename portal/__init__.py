@@ -66,12 +66,20 @@ def create_app(config: Mapping[str, Any] | Config | None = None) -> Flask:
     logs.install(app)
 
     from . import errors
+    from .admin import bp as admin_bp
     from .report import bp as report_bp
+    from .staff import bp as staff_bp
+    from .staff.auth import login_manager
+    from .triage import bp as triage_bp
 
+    login_manager.init_app(app)
     errors.install(app)
     dates.install(app)
     app.jinja_env.filters["safe_staff_html"] = sanitize
     app.register_blueprint(report_bp)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(triage_bp)
+    app.register_blueprint(admin_bp)
 
     from .cli import portal_cli
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import casework, crypto, intake, secrets
-from .models import Report, db
+from . import accounts, audit, casework, crypto, intake, notify, recovery, secrets
+from .cli_audit import verify_audit_command
+from .models import Command, Officer, Queue, Report, db
+from .settings import clock_settings
 from .setup import ensure_reference_data
 
 portal_cli = AppGroup("portal", help="Operate the concern portal.")
@@ -108,17 +111,50 @@ DEMO_REPORTS = [
 ]
 
 
+DEMO_PASSWORD = "demo password 2026"  # noqa: S105 -- demo accounts only, printed by `make run`
+DEMO_ACCOUNTS = [
+    ("dps.officer@demo.police.example", "Dana DPS", "triage", ("DPS",)),
+    ("ce.officer@demo.police.example", "Chris Central-East", "triage", ("PSU-CE",)),
+    ("supervisor@demo.police.example", "Sam Supervisor", "supervisor", ("DPS", "PSU-CE", "PSU-NA", "PSU-SW")),
+    ("admin@demo.police.example", "Alex Admin", "admin", ()),
+]
+
+
+def _demo_accounts(recovery_private: bytes) -> list[str]:
+    server = current_app.extensions["portal_secrets"]
+    lines = []
+    for email, name, role, queue_codes in DEMO_ACCOUNTS:
+        officer = accounts.create_officer(
+            db.session,
+            email=email,
+            name=name,
+            role=role,
+            password=DEMO_PASSWORD,
+            params=_argon2_params(),
+            blind_index_key=server.blind_index_key,
+        )
+        for code in queue_codes:
+            queue = db.session.scalar(select(Queue).where(Queue.code == code))
+            accounts.grant_queue(db.session, queue, recovery.queue_private_key(queue, recovery_private), officer, None)
+        audit.record(db.session, "account-created", detail={"account": officer.id, "role": role})
+        lines.append(f"  {email:<34} {role:<11} {', '.join(queue_codes) or 'no queues'}")
+    return lines
+
+
 @portal_cli.command("demo")
-def demo_command() -> None:
-    """Demo cases for a first look; prints their receipts (demo data only: real receipts are never kept)."""
+@click.option(
+    "--recovery-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With the recovery key, demo staff accounts are made and given their queues.",
+)
+def demo_command(recovery_key: Path | None) -> None:
+    """Demo cases (and, with the recovery key, demo staff accounts) for a first look; prints the logins."""
     server = current_app.extensions["portal_secrets"]
     if server is None:
         _fail("not initialised: run `flask portal init` first")
     if db.session.scalar(select(Report.id).where(Report.source == "demo").limit(1)):
         _fail("demo data is already loaded")
-    settings = intake.IntakeSettings(
-        current_app.config["ACKNOWLEDGE_WITHIN_DAYS"], current_app.config["UPDATE_EVERY_DAYS"]
-    )
+    settings = clock_settings(db.session, current_app.config)
     lines = []
     for number, values in enumerate(DEMO_REPORTS):
         new = intake.NewReport(**values, occurred_on=date.today() - timedelta(days=30 + number))
@@ -135,6 +171,159 @@ def demo_command() -> None:
                 new_state="acknowledged",
             )
         lines.append(f"  {submitted.report.reference}  {new.mode:<12} {new.category:<18} receipt {submitted.receipt}")
+    staff_lines = _demo_accounts(_recovery_private(recovery_key)) if recovery_key else []
     db.session.commit()
     click.echo("Demo cases (open them at /status with the receipt):")
     click.echo("\n".join(lines))
+    if staff_lines:
+        click.echo(
+            f"Demo staff (sign in at /login, password '{DEMO_PASSWORD}'; set up an authenticator app at first sign-in):"
+        )
+        click.echo("\n".join(staff_lines))
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        _fail("no password given")
+    return password
+
+
+def _argon2_params() -> crypto.Argon2Params:
+    config = current_app.config
+    return crypto.Argon2Params(config["ARGON2_ITERATIONS"], config["ARGON2_MEMORY_KIB"], config["ARGON2_LANES"])
+
+
+def _recovery_private(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return recovery.load_recovery_key(path)
+    except ValueError as exc:
+        _fail(str(exc))
+    return None
+
+
+@portal_cli.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(sorted(accounts.ROLES)))
+@click.option("--staff-number", default="", help="For conflict-of-interest checks.")
+@click.option("--command", "command_code", default=None, help="The officer's command code.")
+@click.option("--queue", "queue_codes", multiple=True, help="Grant this queue (needs --recovery-key).")
+@click.option("--recovery-key", type=click.Path(dir_okay=False, path_type=Path), help="The recovery private key file.")
+@click.option("--password-stdin", is_flag=True, help="Read the initial password from standard input.")
+def create_user_command(
+    email: str,
+    name: str,
+    role: str,
+    staff_number: str,
+    command_code: str | None,
+    queue_codes: tuple[str, ...],
+    recovery_key: Path | None,
+    password_stdin: bool,
+) -> None:
+    """Create a staff account; with --recovery-key, grant it queues."""
+    server = current_app.extensions["portal_secrets"]
+    if server is None:
+        _fail("not initialised: run `flask portal init` first")
+    if queue_codes and recovery_key is None:
+        _fail("granting queue access needs --recovery-key (or a member of the queue, in the web pages)")
+    if command_code and db.session.get(Command, command_code) is None:
+        _fail(f"unknown command {command_code}")
+    queues = []
+    for code in queue_codes:
+        queue = db.session.scalar(select(Queue).where(Queue.code == code))
+        if queue is None:
+            _fail(f"unknown queue {code}")
+        queues.append(queue)
+    recovery_private = _recovery_private(recovery_key)
+    password = _read_password(password_stdin)
+    try:
+        officer = accounts.create_officer(
+            db.session,
+            email=email,
+            name=name,
+            role=role,
+            password=password,
+            params=_argon2_params(),
+            blind_index_key=server.blind_index_key,
+            staff_number=staff_number,
+            command_code=command_code,
+        )
+        for queue in queues:
+            assert recovery_private is not None
+            accounts.grant_queue(db.session, queue, recovery.queue_private_key(queue, recovery_private), officer, None)
+            audit.record(db.session, "grant-queue", queue_code=queue.code, detail={"account": officer.id})
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    except crypto.DecryptionError:
+        db.session.rollback()
+        _fail("that recovery key does not open these queues")
+    audit.record(db.session, "account-created", detail={"account": officer.id, "role": role})
+    if queues:
+        audit.record(db.session, "recovery-used", detail={"account": officer.id})
+    db.session.commit()
+    granted = ", ".join(q.code for q in queues) or "no queues"
+    click.echo(f"Created {role} account {officer.email} with {granted}; two-step sign-in is set up at first login.")
+
+
+@portal_cli.command("grant")
+@click.option("--email", required=True)
+@click.option("--queue", "queue_code", required=True)
+@click.option("--recovery-key", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def grant_command(email: str, queue_code: str, recovery_key: Path) -> None:
+    """Grant an account a queue with the recovery key."""
+    officer = db.session.scalar(select(Officer).where(Officer.email == accounts.normalise_email(email)))
+    queue = db.session.scalar(select(Queue).where(Queue.code == queue_code))
+    if officer is None or queue is None:
+        _fail("unknown account or queue")
+    recovery_private = _recovery_private(recovery_key)
+    try:
+        accounts.grant_queue(db.session, queue, recovery.queue_private_key(queue, recovery_private), officer, None)
+    except crypto.DecryptionError:
+        _fail("that recovery key does not open this queue")
+    audit.record(db.session, "grant-queue", queue_code=queue.code, detail={"account": officer.id})
+    audit.record(db.session, "recovery-used", detail={"account": officer.id})
+    db.session.commit()
+    click.echo(f"Granted {queue.code} to {officer.email}.")
+
+
+@portal_cli.command("reset-password")
+@click.option("--email", required=True)
+@click.option("--recovery-key", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--password-stdin", is_flag=True)
+def reset_password_command(email: str, recovery_key: Path, password_stdin: bool) -> None:
+    """A forgotten password: new keys, queues re-granted with the recovery key, 2FA to enrol again."""
+    officer = db.session.scalar(select(Officer).where(Officer.email == accounts.normalise_email(email)))
+    if officer is None:
+        _fail("unknown account")
+    recovery_private = _recovery_private(recovery_key)
+    password = _read_password(password_stdin)
+    try:
+        accounts.reset_password_with_recovery(db.session, officer, password, recovery_private, _argon2_params())
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    except crypto.DecryptionError:
+        db.session.rollback()
+        _fail("that recovery key does not open this officer's queues")
+    audit.record(db.session, "password-changed", officer_id=officer.id, detail={"reset": True})
+    audit.record(db.session, "recovery-used", detail={"account": officer.id})
+    db.session.commit()
+    click.echo(f"Password reset for {officer.email}; they set up two-step sign-in again at next login.")
+
+
+@portal_cli.command("send-reminders")
+def send_reminders_command() -> None:
+    """Email staff about cases whose clocks have run out (run it from cron, e.g. hourly)."""
+    count = notify.notify_breaches(db.session, current_app.config)
+    db.session.commit()
+    click.echo(f"Clock breach notices sent for {count} case(s).")
+
+
+portal_cli.add_command(verify_audit_command)

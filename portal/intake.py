@@ -55,6 +55,7 @@ class NewReport:
     reporter_name: str = ""
     reporter_contact: str = ""
     attachments: list[CleanFile] = field(default_factory=list)
+    wants_email_updates: bool = False  # only kept for confidential or named reports with an email address
     submission_token: str = ""  # the form's one-time token, so a re-sent form is not a second report
 
 
@@ -201,6 +202,8 @@ def submit_report(
         queue_id=queues[decision.queue].id,
         routing_reasons=decision.reasons,
         iopc_flags=routing.iopc_referral_flags(new.category),
+        iopc_flagged=bool(routing.iopc_referral_flags(new.category)),
+        reporter_wants_email=new.wants_email_updates and new.mode != "anonymous" and "@" in new.reporter_contact,
         fear_of_reprisal=new.fear_of_reprisal,
         subject_command=new.subject_command or None,
         subject_staff_index=staff_index,

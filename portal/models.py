@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -104,6 +105,7 @@ class Report(db.Model):
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"), index=True)
     routing_reasons: Mapped[list] = mapped_column(JSON, default=list)
     iopc_flags: Mapped[list] = mapped_column(JSON, default=list)
+    iopc_flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     fear_of_reprisal: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default="portal")
 
@@ -122,11 +124,17 @@ class Report(db.Model):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime)
     finalised_at: Mapped[datetime | None] = mapped_column(DateTime)
 
+    # Handling.
+    assigned_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), index=True)
+    reporter_wants_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    breach_notified_at: Mapped[datetime | None] = mapped_column(DateTime)
+
     # Outcome codes (set by triage).
     severity: Mapped[str | None] = mapped_column(String(40))
     finding: Mapped[str | None] = mapped_column(String(40))
     sanction: Mapped[str | None] = mapped_column(String(40))
     reg13: Mapped[bool] = mapped_column(Boolean, default=False)
+    severity_rationale_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     # The report's data key, only ever stored wrapped.
     receipt_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
@@ -149,7 +157,10 @@ class Report(db.Model):
 
     queue: Mapped[Queue] = relationship(lazy="joined")
 
-    __table_args__ = (Index("ix_reports_queue_state", "queue_id", "state"),)
+    __table_args__ = (
+        Index("ix_reports_queue_state", "queue_id", "state"),
+        Index("ix_reports_queue_received", "queue_id", "received_at"),
+    )
 
 
 class CaseEvent(db.Model):
@@ -171,6 +182,7 @@ class Message(db.Model):
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     author: Mapped[str] = mapped_column(String(16))  # "reporter" or "unit"
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     body_sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_messages_report_created", "report_id", "created_at"),)
@@ -200,6 +212,106 @@ class ReporterAccess(db.Model):
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class Officer(db.Model):
+    """A staff account: triage officer, supervisor or administrator.
+
+    One Argon2id derivation of the password gives both the login verifier and the key that seals the
+    officer's X25519 private key; the TOTP secret is sealed to the officer's public key.
+    """
+
+    __tablename__ = "officers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # triage, supervisor, admin
+    command_code: Mapped[str | None] = mapped_column(String(8))
+    staff_number_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    password_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
+    password_verifier: Mapped[bytes] = mapped_column(LargeBinary(32))
+    kdf_params: Mapped[dict] = mapped_column(JSON)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_counter: Mapped[int] = mapped_column(Integer, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_by_email: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RecoveryCode(db.Model):
+    """A one-time 2FA recovery code, kept only as a keyed hash."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class QueueMembership(db.Model):
+    """An officer's access to a queue: the queue private key sealed to the officer's public key."""
+
+    __tablename__ = "queue_memberships"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"))
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"), index=True)
+    queue_private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    granted_by_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    granted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("officer_id", "queue_id"),)
+
+
+class StaffSession(db.Model):
+    """A signed-in officer. The unlocked private key is kept only sealed under a key in their cookie."""
+
+    __tablename__ = "staff_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))  # "password" (2FA still due) or "active"
+    private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CaseNote(db.Model):
+    """An internal note on a case: never shown to the reporter."""
+
+    __tablename__ = "case_notes"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    body_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEntry(db.Model):
+    """One append-only entry of the audit trail, chained by hash to the one before."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), index=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    report_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    queue_code: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    previous_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+
+
+class Setting(db.Model):
+    """An operator setting (clock lengths and the like), as text."""
+
+    __tablename__ = "settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
 __all__ = [
     "db",
     "Command",
@@ -211,4 +323,11 @@ __all__ = [
     "Message",
     "Attachment",
     "ReporterAccess",
+    "Officer",
+    "RecoveryCode",
+    "QueueMembership",
+    "StaffSession",
+    "CaseNote",
+    "AuditEntry",
+    "Setting",
 ]

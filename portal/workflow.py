@@ -107,3 +107,21 @@ def next_contact_due(
 def after_update(now: datetime, update_days: int) -> datetime:
     """Each update to the reporter resets the clock: the next one is due this many days later."""
     return now + timedelta(days=update_days)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day some months later (the month's last day when it is shorter)."""
+    import calendar
+
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def regulation_19_due(received_at: datetime, now: datetime) -> datetime:
+    """The next Regulation 19 progress report: 12 months after the case began, then every 6 months."""
+    due = add_months(received_at, 12)
+    while due < now:
+        due = add_months(due, 6)
+    return due

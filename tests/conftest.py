@@ -35,6 +35,10 @@ def build_app(tmp_path: Path, backend: str, **overrides: object) -> Flask:
         "TESTING": True,
         "RATELIMIT_ENABLED": False,
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Cheap Argon2id in tests; production cost is a setting.
+        "ARGON2_ITERATIONS": 1,
+        "ARGON2_MEMORY_KIB": 8,
+        "ARGON2_LANES": 1,
     }
     if backend == "postgresql":
         assert POSTGRES_URL

@@ -115,3 +115,138 @@ def test_secrets_can_come_from_the_environment(tmp_path, monkeypatch, backend):
         db.engine.dispose()
     with app.app_context():
         db.engine.dispose()
+
+
+def test_demo_with_the_recovery_key_makes_staff_who_can_read_their_queues(app, recovery_key_path):
+    result = app.test_cli_runner().invoke(args=["portal", "demo", "--recovery-key", str(recovery_key_path)])
+    assert result.exit_code == 0, result.output
+    assert "supervisor@demo.police.example" in result.output
+    from portal import accounts
+    from portal.models import Officer
+    from portal.staff.auth import argon2_params
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Officer)) == 4
+        dps = accounts.authenticate(
+            db.session, "dps.officer@demo.police.example", "demo password 2026", argon2_params()
+        )
+        signed_in = accounts.SignedIn(dps.officer, None, dps.private_key)  # type: ignore[arg-type]
+        first = db.session.scalar(select(Report).order_by(Report.reference))
+        assert first.queue.code == "DPS"
+        assert accounts.case_data_key(db.session, signed_in, first)
+
+
+def test_create_user_grants_queues_with_the_recovery_key(app, recovery_key_path):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "portal",
+            "create-user",
+            "--email",
+            "New.Officer@Example.org",
+            "--name",
+            "New Officer",
+            "--role",
+            "triage",
+            "--queue",
+            "PSU-CE",
+            "--recovery-key",
+            str(recovery_key_path),
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "PSU-CE" in result.output
+    refused = runner.invoke(
+        args=[
+            "portal",
+            "create-user",
+            "--email",
+            "x@example.org",
+            "--name",
+            "X",
+            "--role",
+            "triage",
+            "--queue",
+            "DPS",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+    )
+    assert refused.exit_code != 0 and "recovery-key" in refused.output
+    duplicate = runner.invoke(
+        args=[
+            "portal",
+            "create-user",
+            "--email",
+            "new.officer@example.org",
+            "--name",
+            "Y",
+            "--role",
+            "triage",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+    )
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    short = runner.invoke(
+        args=[
+            "portal",
+            "create-user",
+            "--email",
+            "z@example.org",
+            "--name",
+            "Z",
+            "--role",
+            "triage",
+            "--password-stdin",
+        ],
+        input="short\n",
+    )
+    assert short.exit_code != 0 and "at least 12" in short.output
+
+
+def test_reset_password_with_the_recovery_key_keeps_queues_and_asks_for_2fa_again(app, recovery_key_path):
+    from portal import accounts
+    from portal.models import Officer
+    from portal.staff.auth import argon2_params
+
+    runner = app.test_cli_runner()
+    runner.invoke(
+        args=[
+            "portal",
+            "create-user",
+            "--email",
+            "o@example.org",
+            "--name",
+            "O",
+            "--role",
+            "triage",
+            "--queue",
+            "DPS",
+            "--recovery-key",
+            str(recovery_key_path),
+            "--password-stdin",
+        ],
+        input="the first long password\n",
+    )
+    result = runner.invoke(
+        args=[
+            "portal",
+            "reset-password",
+            "--email",
+            "o@example.org",
+            "--recovery-key",
+            str(recovery_key_path),
+            "--password-stdin",
+        ],
+        input="the second long password\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        officer = db.session.scalar(select(Officer))
+        assert officer.totp_secret_sealed is None and not officer.totp_confirmed
+        login = accounts.authenticate(db.session, "o@example.org", "the second long password", argon2_params())
+        dps = db.session.scalar(select(Queue).where(Queue.code == "DPS"))
+        assert accounts.queue_private_key(db.session, officer, login.private_key, dps)

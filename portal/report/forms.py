@@ -108,6 +108,9 @@ class ReportForm(FlaskForm):
         "How can the unit contact you? (optional)",
         validators=[Optional(), Length(max=300, message="Keep this to 300 characters or fewer.")],
     )
+    email_updates = BooleanField(
+        "Email me when there is an update (the email says only that, nothing about the report)"
+    )
     attachments = MultipleFileField("Evidence (optional)")
     submission = HiddenField()
 

@@ -10,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
-from .. import crypto, intake, reporter_access, server_secrets
+from .. import crypto, intake, notify, reporter_access, server_secrets
 from ..attachments import CleanFile, RejectedFile, check_file
 from ..extensions import csrf, limiter
 from ..models import Command, db
 from ..routing import CATEGORIES
+from ..settings import clock_settings
 from ..workflow import MODES
 from . import bp
 from .forms import ReceiptForm, ReplyForm, ReportForm, SignOutForm
@@ -94,10 +95,9 @@ def report() -> Any:
         reporter_contact=(form.reporter_contact.data or "").strip(),
         attachments=files,
         submission_token=form.submission.data,
+        wants_email_updates=bool(form.email_updates.data),
     )
-    settings = intake.IntakeSettings(
-        current_app.config["ACKNOWLEDGE_WITHIN_DAYS"], current_app.config["UPDATE_EVERY_DAYS"]
-    )
+    settings = clock_settings(db.session, current_app.config)
     try:
         submitted = intake.submit_report(db.session, new, server_secrets(), settings)
         db.session.commit()
@@ -108,6 +108,7 @@ def report() -> Any:
         if sent is None:
             raise
         return render_template("report/already_sent.html", reference=sent)
+    notify.notify_new_case(db.session, current_app.config, submitted.report)
     # Shown once, straight from this response: the receipt is never stored, redirected or logged.
     return render_template(
         "report/receipt.html",

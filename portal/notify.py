@@ -1,0 +1,407 @@
+"""Email notifications to staff and reporters. Content-free by construction.
+
+A notification says that something happened and where to look, never what: staff mail carries only the
+case reference, the queue code and a link to the case (sign-in needed); mail to a reporter carries only a
+link to the status page, not even the reference, because a reporter's mailbox may be read by the very
+person they reported. No summary, detail, category, name, receipt or reporter identity is ever put in a
+message, and nothing here opens a sealed column.
+
+Officers whose staff number's blind index equals the case subject's are never told about the case at all
+(conflict of interest), even when they belong to the queue.
+
+Mail is best effort. With MAIL_SERVER unset nothing is sent and one log line says so (the kind of
+notification and the number of recipients, never an address). SMTP failures are logged the same way and
+never raised to the caller: a report is saved whether or not the mail goes.
+
+No Flask in here: functions take the config as a plain mapping and an SQLAlchemy Session.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import ssl
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from .models import Officer, Queue, QueueMembership, Report, utcnow
+from .workflow import FINAL_STATES, STATES
+
+log = logging.getLogger("portal.notify")
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+SUPERVISOR = "supervisor"
+OPEN_STATES = tuple(state for state in STATES if state not in FINAL_STATES)
+
+# Kinds of notification, for the log.
+NEW_CASE = "new-case"
+BREACH = "breach"
+REPORTER_UPDATE = "reporter-update"
+
+# Deliberately plain: one address, no display name, no spaces, commas, angle brackets or line breaks.
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
+
+
+@dataclass
+class Mail:
+    """One message. `to` are envelope recipients only: the To header never lists them (see _message)."""
+
+    to: list[str]
+    subject: str
+    body: str
+    kind: str = "notification"  # for the log line: new-case, breach, reporter-update
+
+
+# ---------------------------------------------------------------- sending
+
+
+def mail_configured(config: Mapping[str, Any]) -> bool:
+    return bool(config.get("MAIL_SERVER"))
+
+
+def _base_url(config: Mapping[str, Any]) -> str:
+    return str(config.get("PORTAL_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+
+
+def _message(config: Mapping[str, Any], mail: Mail) -> EmailMessage:
+    sender = str(config.get("MAIL_FROM") or "portal@localhost")
+    message = EmailMessage()
+    message["From"] = sender
+    # Recipients go in the envelope only, like Bcc: who works a queue is nobody else's business.
+    message["To"] = "undisclosed-recipients:;"
+    message["Subject"] = mail.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.body)
+    return message
+
+
+def send_all(config: Mapping[str, Any], mails: Sequence[Mail]) -> list[bool]:
+    """Send several messages over one SMTP connection. For each, True if the server accepted it.
+
+    Never raises. Logs one line per message not sent: its kind and number of recipients, and for an SMTP
+    failure the exception's class name (its text may echo addresses, so it is not logged).
+    """
+    results = [False] * len(mails)
+    pending = [i for i, mail in enumerate(mails) if mail.to]
+    if not pending:
+        return results
+    if not mail_configured(config):
+        for i in pending:
+            log.info(
+                "notification not sent (MAIL_SERVER unset): kind=%s recipients=%d", mails[i].kind, len(mails[i].to)
+            )
+        return results
+    timeout = float(config.get("MAIL_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS)
+    done: set[int] = set()
+    try:
+        with smtplib.SMTP(str(config["MAIL_SERVER"]), int(config.get("MAIL_PORT") or 25), timeout=timeout) as smtp:
+            if config.get("MAIL_STARTTLS"):
+                smtp.starttls(context=ssl.create_default_context())
+            for i in pending:
+                mail = mails[i]
+                try:
+                    refused = smtp.send_message(_message(config, mail), to_addrs=list(mail.to))
+                except (
+                    smtplib.SMTPRecipientsRefused,
+                    smtplib.SMTPDataError,
+                    smtplib.SMTPSenderRefused,
+                    smtplib.SMTPNotSupportedError,
+                    ValueError,  # a header that would not encode; UnicodeError is one too
+                ) as exc:
+                    log.warning(
+                        "notification not sent (SMTP %s): kind=%s recipients=%d",
+                        type(exc).__name__,
+                        mail.kind,
+                        len(mail.to),
+                    )
+                    done.add(i)
+                    smtp.rset()
+                    continue
+                done.add(i)
+                results[i] = True
+                if refused:
+                    log.warning(
+                        "notification partly refused: kind=%s recipients=%d refused=%d",
+                        mail.kind,
+                        len(mail.to),
+                        len(refused),
+                    )
+    except (OSError, smtplib.SMTPException, ValueError) as exc:
+        # Connection refused or timed out, the server went away, or a message could not be built.
+        for i in pending:
+            if i not in done:
+                log.warning(
+                    "notification not sent (%s): kind=%s recipients=%d",
+                    type(exc).__name__,
+                    mails[i].kind,
+                    len(mails[i].to),
+                )
+    return results
+
+
+def send(config: Mapping[str, Any], mail: Mail) -> bool:
+    """Send one message. True if the SMTP server accepted it; False (logged, never raised) otherwise."""
+    return send_all(config, [mail])[0]
+
+
+# ---------------------------------------------------------------- who is told
+
+
+def _not_conflicted(exclude_staff_index: bytes | None) -> ColumnElement[bool]:
+    if exclude_staff_index is None:
+        return true()
+    # NULL-safe: an officer with no staff number on file is not conflicted.
+    return or_(Officer.staff_number_index.is_(None), Officer.staff_number_index != exclude_staff_index)
+
+
+def queue_recipients(session: Session, queue_id: int, *, exclude_staff_index: bytes | None) -> list[str]:
+    """Emails of the queue's members who want mail and are not disabled, without the case subject."""
+    rows = session.scalars(
+        select(Officer.email)
+        .join(QueueMembership, QueueMembership.officer_id == Officer.id)
+        .where(
+            QueueMembership.queue_id == queue_id,
+            Officer.disabled.is_(False),
+            Officer.notify_by_email.is_(True),
+            _not_conflicted(exclude_staff_index),
+        )
+        .order_by(Officer.id)
+    )
+    return list(rows)
+
+
+# ---------------------------------------------------------------- new case
+
+
+def case_link(config: Mapping[str, Any], reference: str) -> str:
+    return f"{_base_url(config)}/triage/case/{reference}"
+
+
+def new_case_mail(config: Mapping[str, Any], reference: str, queue_code: str, to: list[str]) -> Mail:
+    return Mail(
+        to=to,
+        subject=f"New case {reference} in queue {queue_code}",
+        body=(
+            f"A new case, {reference}, has arrived in queue {queue_code}.\n\n"
+            f"Open it (sign-in needed):\n{case_link(config, reference)}\n\n"
+            "By design this email holds no details of the case.\n"
+        ),
+        kind=NEW_CASE,
+    )
+
+
+def notify_new_case(session: Session, config: Mapping[str, Any], report: Report) -> int:
+    """Tell the members of the report's queue that a case has arrived. Returns how many were mailed.
+
+    Call it after the report is committed. It never raises: the reporter must get their receipt whatever
+    happens to the mail.
+    """
+    try:
+        recipients = queue_recipients(session, report.queue_id, exclude_staff_index=report.subject_staff_index)
+        if not recipients:
+            log.warning("notification not sent, nobody to tell: kind=%s queue_id=%s", NEW_CASE, report.queue_id)
+            return 0
+        queue_code = session.scalar(select(Queue.code).where(Queue.id == report.queue_id)) or "?"
+        mail = new_case_mail(config, report.reference, queue_code, recipients)
+        return len(recipients) if send(config, mail) else 0
+    except Exception as exc:  # a database hiccup here must not cost the reporter their receipt
+        log.warning("notification failed (%s): kind=%s", type(exc).__name__, NEW_CASE)
+        return 0
+
+
+# ---------------------------------------------------------------- breaches of the clocks
+
+
+def overdue_condition(now: datetime) -> ColumnElement[bool]:
+    """An open case past a clock, and not yet notified for that breach.
+
+    A case breaches when acknowledgement is overdue (acknowledge_due_at passed, acknowledged_at NULL) or
+    an update is overdue (next_update_due_at passed). It has been notified for a breach when
+    breach_notified_at is at or after that breach's due time, so a later breach (an update falling due
+    after the acknowledgement breach was reported, or after the clock was reset) is notified again.
+    """
+    ack_breach = and_(
+        Report.acknowledged_at.is_(None),
+        Report.acknowledge_due_at <= now,
+        or_(Report.breach_notified_at.is_(None), Report.breach_notified_at < Report.acknowledge_due_at),
+    )
+    update_breach = and_(
+        Report.next_update_due_at <= now,
+        or_(Report.breach_notified_at.is_(None), Report.breach_notified_at < Report.next_update_due_at),
+    )
+    # A positive IN on the open states (not NOT IN the final ones) lets the state index serve.
+    return and_(Report.state.in_(OPEN_STATES), or_(update_breach, ack_breach))
+
+
+def overdue_reports(session: Session, now: datetime | None = None) -> list[Report]:
+    """The cases notify_breaches would notify now, oldest deadline first."""
+    now = now or utcnow()
+    return list(session.scalars(select(Report).where(overdue_condition(now)).order_by(Report.next_update_due_at)))
+
+
+def breach_mail(config: Mapping[str, Any], reference: str, queue_code: str, to: list[str]) -> Mail:
+    return Mail(
+        to=to,
+        subject=f"Overdue: case {reference} in queue {queue_code}",
+        body=(
+            f"Case {reference} in queue {queue_code} is past a deadline: the acknowledgement or the next "
+            "update to the reporter is overdue.\n\n"
+            f"Open it (sign-in needed):\n{case_link(config, reference)}\n\n"
+            "By design this email holds no details of the case.\n"
+        ),
+        kind=BREACH,
+    )
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: str
+    reference: str
+    queue_id: int
+    queue_code: str
+    assigned_officer_id: int | None
+    subject_staff_index: bytes | None
+
+
+@dataclass(frozen=True)
+class _Member:
+    queue_id: int
+    officer_id: int
+    email: str
+    role: str
+    staff_number_index: bytes | None
+
+
+def _breach_recipients(candidate: _Candidate, members: Iterable[_Member]) -> list[str]:
+    """The assigned officer and the supervisors, among the queue's mailable members, minus the subject."""
+    emails: list[str] = []
+    for member in members:
+        if member.queue_id != candidate.queue_id:
+            continue
+        if candidate.subject_staff_index is not None and member.staff_number_index == candidate.subject_staff_index:
+            continue
+        if (member.role == SUPERVISOR or member.officer_id == candidate.assigned_officer_id) and (
+            member.email not in emails
+        ):
+            emails.append(member.email)
+    return emails
+
+
+def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime | None = None) -> int:
+    """Mail the assigned officer and the queue's supervisors about each newly overdue case.
+
+    Three queries whatever the number of cases: the overdue cases (clear columns only, never content;
+    on PostgreSQL locked FOR UPDATE SKIP LOCKED, so two runs at once do not both mail), the mailable
+    members of their queues, and one UPDATE of breach_notified_at. A case is marked notified when its mail
+    was accepted by the server, when nobody could be told, or when MAIL_SERVER is unset (the log line
+    stands in for the mail); after an SMTP failure it is left for the next run. The caller commits.
+
+    Returns the number of cases whose mail was accepted by the server.
+    """
+    now = now or utcnow()
+    rows = session.execute(
+        select(
+            Report.id,
+            Report.reference,
+            Report.queue_id,
+            Queue.code,
+            Report.assigned_officer_id,
+            Report.subject_staff_index,
+        )
+        .join(Queue, Queue.id == Report.queue_id)
+        .where(overdue_condition(now))
+        .order_by(Report.next_update_due_at)
+        .with_for_update(of=Report, skip_locked=True)
+    ).all()
+    if not rows:
+        return 0
+    candidates = [_Candidate(*row) for row in rows]
+
+    assigned = {c.assigned_officer_id for c in candidates if c.assigned_officer_id is not None}
+    wanted = Officer.role == SUPERVISOR
+    if assigned:
+        wanted = or_(wanted, Officer.id.in_(assigned))
+    members = [
+        _Member(*row)
+        for row in session.execute(
+            select(
+                QueueMembership.queue_id,
+                Officer.id,
+                Officer.email,
+                Officer.role,
+                Officer.staff_number_index,
+            )
+            .join(Officer, Officer.id == QueueMembership.officer_id)
+            .where(
+                QueueMembership.queue_id.in_({c.queue_id for c in candidates}),
+                Officer.disabled.is_(False),
+                Officer.notify_by_email.is_(True),
+                wanted,
+            )
+            .order_by(Officer.id)
+        )
+    ]
+
+    mails: list[Mail] = []
+    to_mail: list[_Candidate] = []
+    settled: list[str] = []  # nobody to tell: mark it, so it is not looked at on every run
+    for candidate in candidates:
+        recipients = _breach_recipients(candidate, members)
+        if recipients:
+            mails.append(breach_mail(config, candidate.reference, candidate.queue_code, recipients))
+            to_mail.append(candidate)
+        else:
+            log.warning("breach not notified, nobody to tell: queue=%s", candidate.queue_code)
+            settled.append(candidate.id)
+
+    results = send_all(config, mails)
+    sent = [c.id for c, ok in zip(to_mail, results, strict=True) if ok]
+    if not mail_configured(config):
+        settled.extend(c.id for c in to_mail)
+    marked = sent + settled
+    if marked:
+        session.execute(
+            update(Report)
+            .where(Report.id.in_(marked))
+            .values(breach_notified_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+    return len(sent)
+
+
+# ---------------------------------------------------------------- the reporter
+
+
+def looks_like_email(contact: str | None) -> bool:
+    contact = (contact or "").strip()
+    return 3 <= len(contact) <= 254 and _EMAIL.fullmatch(contact) is not None
+
+
+def reporter_update_mail(config: Mapping[str, Any], address: str) -> Mail:
+    return Mail(
+        to=[address],
+        subject="An update is waiting for you",
+        body=(f"There is an update on the report you made. Sign in with your receipt at {_base_url(config)}/status\n"),
+        kind=REPORTER_UPDATE,
+    )
+
+
+def notify_reporter_update(config: Mapping[str, Any], contact: str | None) -> bool:
+    """Tell a reporter who gave an email address that an update is waiting. No reference, nothing else.
+
+    False (and nothing sent) when the contact is not a plain email address, or when sending fails.
+    """
+    if not looks_like_email(contact):
+        return False
+    assert contact is not None
+    return send(config, reporter_update_mail(config, contact.strip()))

@@ -1,0 +1,150 @@
+"""What a triage officer's queues hold: counts, overdue clocks, filtered and paged case lists.
+
+All of it reads clear metadata with SQL; nothing here decrypts. Conflicted cases (about the officer
+themselves) are left out of every count and list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from . import workflow
+from .models import Officer, Queue, QueueMembership, Report, utcnow
+
+
+def not_conflicted(officer: Officer) -> ColumnElement[bool]:
+    if officer.staff_number_index is None:
+        return Report.id.is_not(None)
+    return or_(Report.subject_staff_index.is_(None), Report.subject_staff_index != officer.staff_number_index)
+
+
+def overdue(now: datetime) -> ColumnElement[bool]:
+    """Open, and past the acknowledgement or the next-update date."""
+    return and_(
+        Report.state.not_in(workflow.FINAL_STATES),
+        or_(
+            and_(Report.acknowledged_at.is_(None), Report.acknowledge_due_at < now),
+            Report.next_update_due_at < now,
+        ),
+    )
+
+
+@dataclass
+class QueueSummary:
+    queue: Queue
+    by_state: dict[str, int] = field(default_factory=dict)
+    overdue: int = 0
+    flagged: int = 0
+
+    @property
+    def open(self) -> int:
+        return sum(n for s, n in self.by_state.items() if s not in workflow.FINAL_STATES)
+
+
+def officer_queues(session: Session, officer: Officer) -> list[Queue]:
+    return list(
+        session.scalars(
+            select(Queue)
+            .join(QueueMembership, QueueMembership.queue_id == Queue.id)
+            .where(QueueMembership.officer_id == officer.id)
+            .order_by(Queue.code != "DPS", Queue.code)
+        )
+    )
+
+
+def my_queues(session: Session, officer: Officer, now: datetime | None = None) -> list[QueueSummary]:
+    """Counts by state and overdue clocks for each of the officer's queues, in one grouped query."""
+    now = now or utcnow()
+    queues = officer_queues(session, officer)
+    summaries = {q.id: QueueSummary(q) for q in queues}
+    if not queues:
+        return []
+    rows = session.execute(
+        select(
+            Report.queue_id,
+            Report.state,
+            func.count(),
+            func.sum(case((overdue(now), 1), else_=0)),
+            func.sum(case((and_(Report.iopc_flagged, Report.state.not_in(workflow.FINAL_STATES)), 1), else_=0)),
+        )
+        .where(Report.queue_id.in_(summaries), not_conflicted(officer))
+        .group_by(Report.queue_id, Report.state)
+    )
+    for queue_id, state, count, late, flagged in rows:
+        summary = summaries[queue_id]
+        summary.by_state[state] = count
+        summary.overdue += int(late or 0)
+        summary.flagged += int(flagged or 0)
+    return list(summaries.values())
+
+
+SORTS = {
+    "oldest": (Report.received_at.asc(), Report.id.asc()),
+    "newest": (Report.received_at.desc(), Report.id.desc()),
+    "due": (Report.next_update_due_at.asc(), Report.id.asc()),
+}
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    state: str = ""
+    category: str = ""
+    overdue: bool = False
+    mine: bool = False
+    flagged: bool = False
+    sort: str = "oldest"
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    report: Report
+    assigned_name: str | None
+    overdue: bool
+
+
+def list_queue(
+    session: Session,
+    queue: Queue,
+    officer: Officer,
+    filters: QueueFilters,
+    page: int,
+    page_size: int,
+    now: datetime | None = None,
+) -> tuple[list[QueueRow], bool]:
+    """One page of the queue and whether another follows. No total count: its cost grows with the queue."""
+    now = now or utcnow()
+    query = (
+        select(Report, Officer.name, overdue(now))
+        .outerjoin(Officer, Officer.id == Report.assigned_officer_id)
+        .where(Report.queue_id == queue.id, not_conflicted(officer))
+    )
+    if filters.state in workflow.STATES:
+        query = query.where(Report.state == filters.state)
+    if filters.category:
+        query = query.where(Report.category == filters.category)
+    if filters.overdue:
+        query = query.where(overdue(now))
+    if filters.mine:
+        query = query.where(Report.assigned_officer_id == officer.id)
+    if filters.flagged:
+        query = query.where(Report.iopc_flagged.is_(True))
+    query = query.order_by(*SORTS.get(filters.sort, SORTS["oldest"]))
+    page = max(page, 1)
+    rows = session.execute(query.offset((page - 1) * page_size).limit(page_size + 1)).all()
+    result = [QueueRow(report, name, bool(late)) for report, name, late in rows[:page_size]]
+    return result, len(rows) > page_size
+
+
+def earlier_concerns(session: Session, report: Report) -> list[Report]:
+    """Other concerns about the same person: by staff number, else by name (a weaker match)."""
+    if report.subject_staff_index is not None:
+        condition = Report.subject_staff_index == report.subject_staff_index
+    elif report.subject_name_index is not None:
+        condition = Report.subject_name_index == report.subject_name_index
+    else:
+        return []
+    return list(session.scalars(select(Report).where(condition, Report.id != report.id).order_by(Report.received_at)))

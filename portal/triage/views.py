@@ -1,0 +1,414 @@
+"""Triage views: short. Access is checked once per case by open_case(); domain work is in portal.*."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import accounts, audit, casework, crypto, queues, reporter_access, workflow
+from ..models import Attachment, Officer, Queue, QueueMembership, Report, db, utcnow
+from ..notify import notify_reporter_update
+from ..recovery import open_report_fields
+from ..routing import CATEGORIES
+from ..settings import clock_settings
+from ..staff.auth import staff_required
+from . import bp
+from .forms import (
+    AssessmentForm,
+    AssignForm,
+    EmptyForm,
+    MessageForm,
+    NoteForm,
+    OutcomeForm,
+    RerouteForm,
+    RevealForm,
+    options,
+)
+
+
+def open_case(reference: str) -> tuple[Report, bytes]:
+    """The case and its data key, for an officer of its queue without a conflict. Otherwise 404."""
+    report = db.session.scalar(select(Report).where(Report.reference == reference))
+    if report is None:
+        abort(404)
+    try:
+        return report, accounts.case_data_key(db.session, current_user.signed_in, report)
+    except (accounts.AccessDenied, crypto.DecryptionError):
+        abort(404)
+
+
+def member_queue(code: str) -> Queue:
+    queue = db.session.scalar(select(Queue).where(Queue.code == code))
+    if queue is None or queue.id not in accounts.membership_queue_ids(db.session, current_user.officer.id):
+        abort(404)
+    return queue
+
+
+@bp.get("/")
+@staff_required()
+def home() -> Any:
+    summaries = queues.my_queues(db.session, current_user.officer)
+    return render_template("triage/home.html", summaries=summaries, states=workflow.STATES)
+
+
+@bp.get("/queue/<code>")
+@staff_required()
+def queue(code: str) -> Any:
+    queue = member_queue(code)
+    reference = request.args.get("reference", "").strip().upper()
+    if reference:
+        return redirect(url_for("triage.case", reference=reference))
+    filters = queues.QueueFilters(
+        state=request.args.get("state", ""),
+        category=request.args.get("category", "") if request.args.get("category") in CATEGORIES else "",
+        overdue=request.args.get("overdue") == "1",
+        mine=request.args.get("mine") == "1",
+        flagged=request.args.get("flagged") == "1",
+        sort=request.args.get("sort", "oldest"),
+    )
+    page = request.args.get("page", "1")
+    page_number = int(page) if page.isdigit() and 0 < int(page) < 100000 else 1
+    rows, has_next = queues.list_queue(
+        db.session, queue, current_user.officer, filters, page_number, current_app.config["QUEUE_PAGE_SIZE"]
+    )
+    summaries = _summaries(queue, [row.report for row in rows])
+    return render_template(
+        "triage/queue.html",
+        queue=queue,
+        rows=rows,
+        summaries=summaries,
+        filters=filters,
+        page=page_number,
+        has_next=has_next,
+        categories=CATEGORIES,
+        states=workflow.STATES,
+        now=utcnow(),
+    )
+
+
+def _summaries(queue: Queue, reports: list[Report]) -> dict[str, str]:
+    """Decrypt only what the page shows: each listed case's one-line summary."""
+    if not reports:
+        return {}
+    signed_in = current_user.signed_in
+    queue_private = accounts.queue_private_key(db.session, signed_in.officer, signed_in.private_key, queue)
+    from ..intake import data_key_context
+
+    shown = {}
+    for report in reports:
+        dek = crypto.open_sealed(queue_private, report.dek_for_queue, context=data_key_context(report.id))
+        shown[report.id] = crypto.open_text(
+            dek, report.summary_sealed, table="reports", column="summary", row=report.id
+        )
+    return shown
+
+
+def _case_page(report: Report, dek: bytes, status: int = 200, reveal: bool = False, **forms: Any) -> Any:
+    view = reporter_access.status_view(db.session, report, dek)
+    fields = open_report_fields(report, dek)
+    members = db.session.execute(
+        select(Officer.id, Officer.name)
+        .join(QueueMembership, QueueMembership.officer_id == Officer.id)
+        .where(QueueMembership.queue_id == report.queue_id, Officer.disabled.is_(False))
+        .order_by(Officer.name)
+    ).all()
+    members = [m for m in members if m.id != report.assigned_officer_id]
+    other_queues = db.session.scalars(select(Queue).where(Queue.id != report.queue_id).order_by(Queue.code)).all()
+    message_form = forms.get("message_form") or MessageForm()
+    message_form.new_state.choices = options(
+        {s: workflow.REPORTER_WORDING[s][0] for s in workflow.TRANSITIONS[report.state]}, "Keep at this stage"
+    )
+    assign_form = forms.get("assign_form") or AssignForm()
+    assign_form.officer_id.choices = options({str(m.id): m.name for m in members}, "Choose an officer")
+    reroute_form = forms.get("reroute_form") or RerouteForm()
+    reroute_form.queue.choices = options({q.code: f"{q.code}: {q.name}" for q in other_queues}, "Choose a queue")
+    assigned = db.session.get(Officer, report.assigned_officer_id) if report.assigned_officer_id else None
+    rationale = (
+        crypto.open_text(
+            dek, report.severity_rationale_sealed, table="reports", column="severity_rationale", row=report.id
+        )
+        if report.severity_rationale_sealed
+        else ""
+    )
+    attachments = db.session.execute(
+        select(
+            Attachment.id, Attachment.content_type, Attachment.size, Attachment.message_id, Attachment.filename_sealed
+        )
+        .where(Attachment.report_id == report.id)
+        .order_by(Attachment.created_at)
+    ).all()
+    files = [
+        (a.id, crypto.open_text(dek, a.filename_sealed, table="attachments", column="filename", row=a.id), a)
+        for a in attachments
+    ]
+    return render_template(
+        "triage/case.html",
+        report=report,
+        view=view,
+        fields=fields,
+        reveal=reveal,
+        files=files,
+        notes=casework.open_notes(db.session, report, dek),
+        earlier=queues.earlier_concerns(db.session, report),
+        assigned=assigned,
+        rationale=rationale,
+        reg19_due=workflow.regulation_19_due(report.received_at, utcnow()),
+        now=utcnow(),
+        category=CATEGORIES.get(report.category, (report.category,))[0],
+        wording=workflow.REPORTER_WORDING,
+        message_form=message_form,
+        note_form=forms.get("note_form") or NoteForm(),
+        assign_form=assign_form,
+        reroute_form=reroute_form,
+        assessment_form=forms.get("assessment_form") or AssessmentForm(severity=report.severity or ""),
+        outcome_form=forms.get("outcome_form") or OutcomeForm(),
+        reveal_form=forms.get("reveal_form") or RevealForm(),
+        empty_form=EmptyForm(),
+        severities=casework.SEVERITIES,
+        findings=casework.FINDINGS,
+        sanctions=casework.SANCTIONS,
+        can_reassign=current_user.role in ("supervisor", "admin"),
+    ), status
+
+
+def _audit(action: str, report: Report, **detail: Any) -> None:
+    audit.record(
+        db.session,
+        action,
+        officer_id=current_user.officer.id,
+        report_id=report.id,
+        queue_code=report.queue.code,
+        detail=detail or None,
+    )
+
+
+@bp.get("/case/<reference>")
+@staff_required()
+def case(reference: str) -> Any:
+    report, dek = open_case(reference)
+    _audit("view-case", report)
+    db.session.commit()
+    return _case_page(report, dek)
+
+
+@bp.post("/case/<reference>/message")
+@staff_required()
+def message(reference: str) -> Any:
+    report, dek = open_case(reference)
+    form = MessageForm()
+    if not form.validate():
+        return _case_page(report, dek, 400, message_form=form)
+    new_state = form.new_state.data or None
+    before = report.state
+    try:
+        casework.update_reporter(
+            db.session,
+            report,
+            dek,
+            form.message.data,
+            update_every_days=clock_settings(db.session, current_app.config).update_every_days,
+            new_state=new_state,
+            officer_id=current_user.officer.id,
+        )
+    except casework.CaseworkError as exc:
+        form.new_state.errors = [str(exc)]
+        return _case_page(report, dek, 400, message_form=form)
+    _audit("message-to-reporter", report)
+    if new_state and new_state != before:
+        _audit("transition", report, **{"from": before, "to": new_state})
+    wants_mail = report.reporter_wants_email and report.reporter_contact_sealed is not None
+    contact = open_report_fields(report, dek)["reporter_contact"] if wants_mail else None
+    db.session.commit()
+    if contact:
+        notify_reporter_update(current_app.config, contact)
+    flash(
+        "Your message is on the reporter's status page. The next update is due by "
+        f"{report.next_update_due_at:%d %B %Y}."
+    )
+    return redirect(url_for("triage.case", reference=reference), code=303)
+
+
+@bp.post("/case/<reference>/note")
+@staff_required()
+def note(reference: str) -> Any:
+    report, dek = open_case(reference)
+    form = NoteForm()
+    if not form.validate():
+        return _case_page(report, dek, 400, note_form=form)
+    casework.add_note(db.session, report, dek, current_user.officer.id, form.note.data.strip())
+    _audit("note", report)
+    db.session.commit()
+    flash("Note added. Notes are never shown to the reporter.")
+    return redirect(url_for("triage.case", reference=reference) + "#notes", code=303)
+
+
+@bp.post("/case/<reference>/assign")
+@staff_required()
+def assign(reference: str) -> Any:
+    report, _dek = open_case(reference)
+    wanted = request.form.get("officer_id", "")
+    target_id = current_user.officer.id if wanted == "me" else (int(wanted) if wanted.isdigit() else None)
+    if target_id != current_user.officer.id and current_user.role not in ("supervisor", "admin"):
+        abort(403)
+    officer = db.session.get(Officer, target_id) if target_id else None
+    if (
+        officer is None
+        or officer.disabled
+        or report.queue_id not in accounts.membership_queue_ids(db.session, officer.id)
+    ):
+        flash("Choose an officer of this case's queue.")
+        return redirect(url_for("triage.case", reference=reference), code=303)
+    if accounts.has_conflict(officer, report):
+        flash("That officer cannot handle this case.")
+        return redirect(url_for("triage.case", reference=reference), code=303)
+    report.assigned_officer_id = officer.id
+    _audit("assign", report, officer_id=officer.id)
+    db.session.commit()
+    flash(f"Assigned to {officer.name}.")
+    return redirect(url_for("triage.case", reference=reference), code=303)
+
+
+@bp.post("/case/<reference>/reroute")
+@staff_required()
+def reroute(reference: str) -> Any:
+    report, dek = open_case(reference)
+    form = RerouteForm()
+    target = db.session.scalar(select(Queue).where(Queue.code == (form.queue.data or "")))
+    if not form.validate() or target is None:
+        if target is None:
+            form.queue.errors = ["Choose the queue to send the case to."]
+        return _case_page(report, dek, 400, reroute_form=form)
+    source = report.queue.code
+    try:
+        casework.reroute(db.session, report, dek, target)
+    except casework.CaseworkError as exc:
+        form.queue.errors = [str(exc)]
+        return _case_page(report, dek, 400, reroute_form=form)
+    audit.record(
+        db.session,
+        "reroute",
+        officer_id=current_user.officer.id,
+        report_id=report.id,
+        queue_code=target.code,
+        detail={"from": source, "to": target.code},
+    )
+    casework.add_note(
+        db.session, report, dek, current_user.officer.id, f"Sent from {source} to {target.code}: {form.reason.data}"
+    )
+    db.session.commit()
+    flash(f"{report.reference} is now with {target.code}.")
+    if report.queue_id in accounts.membership_queue_ids(db.session, current_user.officer.id):
+        return redirect(url_for("triage.case", reference=reference), code=303)
+    return redirect(url_for("triage.queue", code=source), code=303)
+
+
+@bp.post("/case/<reference>/assessment")
+@staff_required()
+def assessment(reference: str) -> Any:
+    report, dek = open_case(reference)
+    form = AssessmentForm()
+    if not form.validate():
+        return _case_page(report, dek, 400, assessment_form=form)
+    try:
+        casework.record_assessment(report, dek, form.severity.data or "", form.rationale.data)
+    except casework.CaseworkError as exc:
+        form.severity.errors = [str(exc)]
+        return _case_page(report, dek, 400, assessment_form=form)
+    report.reg13 = bool(form.reg13.data)
+    _audit("transition", report, severity=report.severity, reg13=report.reg13)
+    db.session.commit()
+    flash("Severity assessment recorded.")
+    return redirect(url_for("triage.case", reference=reference), code=303)
+
+
+@bp.post("/case/<reference>/outcome")
+@staff_required()
+def outcome(reference: str) -> Any:
+    report, dek = open_case(reference)
+    form = OutcomeForm()
+    before = report.state
+    try:
+        casework.record_outcome(db.session, report, form.finding.data or "", form.sanction.data or "")
+    except casework.CaseworkError as exc:
+        form.finding.errors = [str(exc)]
+        return _case_page(report, dek, 400, outcome_form=form)
+    _audit(
+        "transition",
+        report,
+        **{"from": before, "to": "resolved", "finding": report.finding, "sanction": report.sanction},
+    )
+    db.session.commit()
+    flash("Outcome recorded. Tell the reporter what was decided in a message.")
+    return redirect(url_for("triage.case", reference=reference), code=303)
+
+
+@bp.post("/case/<reference>/reveal")
+@staff_required()
+def reveal(reference: str) -> Any:
+    report, dek = open_case(reference)
+    form = RevealForm()
+    if not form.validate():
+        return _case_page(report, dek, 400, reveal_form=form)
+    _audit("reveal-identity", report, reason_given=True)
+    casework.add_note(
+        db.session, report, dek, current_user.officer.id, f"Reporter's identity seen. Reason: {form.reason.data}"
+    )
+    db.session.commit()
+    return _case_page(report, dek, reveal=True)
+
+
+@bp.get("/case/<reference>/attachment/<attachment_id>")
+@staff_required()
+def attachment(reference: str, attachment_id: str) -> Any:
+    report, dek = open_case(reference)
+    file = db.session.get(Attachment, attachment_id)
+    if file is None or file.report_id != report.id:
+        abort(404)
+    name = crypto.open_text(dek, file.filename_sealed, table="attachments", column="filename", row=file.id)
+    data = crypto.open_field(dek, file.content_sealed, table="attachments", column="content", row=file.id)
+    _audit("download-attachment", report, attachment=file.id)
+    db.session.commit()
+    response = Response(
+        data, mimetype=file.content_type if file.content_type != "text/plain" else "text/plain; charset=utf-8"
+    )
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    from urllib.parse import quote
+
+    response.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.get("/audit")
+@staff_required("supervisor", "admin")
+def audit_trail() -> Any:
+    reference = request.args.get("reference", "").strip().upper()
+    report_id = None
+    if reference:
+        report_id = db.session.scalar(select(Report.id).where(Report.reference == reference)) or "-"
+    before = request.args.get("before", "")
+    entries = audit.entries(
+        db.session,
+        report_id=report_id,
+        action=request.args.get("action") or None,
+        before_id=int(before) if before.isdigit() else None,
+        limit=100,
+    )
+    names = dict(db.session.execute(select(Officer.id, Officer.name)).all())
+    references = dict(
+        db.session.execute(
+            select(Report.id, Report.reference).where(Report.id.in_({e.report_id for e in entries if e.report_id}))
+        ).all()
+    )
+    return render_template(
+        "triage/audit.html",
+        entries=entries,
+        names=names,
+        references=references,
+        reference=reference,
+        actions=audit.ACTIONS,
+        action=request.args.get("action", ""),
+    )
