@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pyotp
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from . import crypto
@@ -316,10 +316,11 @@ def end_sessions(session: Session, officer_id: int) -> None:
 
 
 def set_disabled(session: Session, officer: Officer, disabled: bool) -> None:
-    """Disabling ends every session of the account at once."""
+    """Disabling ends every session of the account at once, and frees its cases for reassignment."""
     officer.disabled = disabled
     if disabled:
         end_sessions(session, officer.id)
+        session.execute(update(Report).where(Report.assigned_officer_id == officer.id).values(assigned_officer_id=None))
 
 
 # ---------------------------------------------------------------- queue keys

@@ -19,8 +19,8 @@ caller's transaction ends, so keep transactions that call `record` short. `recor
 entry becomes part of the caller's transaction and is kept or rolled back with it.
 
 All entries must be written through `record`. A database writer can still recompute the whole chain
-(it is not keyed); to catch that, note the head printed by `verify_chain` somewhere the database's
-administrators cannot write, and compare later.
+(it is not keyed); to catch that, note the head (`VerifyResult.head`, printed by `flask portal
+verify-audit`) somewhere the database's administrators cannot write, and compare later.
 
 This module takes a SQLAlchemy session and plain values; it knows nothing of Flask requests.
 """

@@ -7,12 +7,13 @@ wrapped keys and public keys. Columns ending in `_sealed` are AES-256-GCM under 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -117,6 +118,14 @@ class Report(db.Model):
     subject_staff_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
     subject_name_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
     earlier_concerns: Mapped[int] = mapped_column(Integer, default=0)
+    # Early-intervention flag (portal.patterns): the pattern rules that matched at intake, in clear.
+    pattern_flags: Mapped[list] = mapped_column(JSON, default=list)
+    # Held until corroborated: sealed to DPS but in no queue until a matching concern arrives.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    held_until: Mapped[datetime | None] = mapped_column(DateTime)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Legacy reference of an imported case, and the subject's team where the directory knows it.
+    legacy_reference: Mapped[str | None] = mapped_column(String(40), unique=True)
 
     # Clocks.
     acknowledge_due_at: Mapped[datetime] = mapped_column(DateTime)
@@ -210,6 +219,25 @@ class ReporterAccess(db.Model):
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     dek_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class WorkforceMember(db.Model):
+    """One person in the workforce directory, keyed by the blind index of their staff number.
+
+    Only what oversight needs is in clear (command, rank band, ethnicity group, probationer flag, joining
+    date); names and numbers are kept only as blind indexes, so the table names nobody.
+    """
+
+    __tablename__ = "workforce"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_number_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    name_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    command: Mapped[str] = mapped_column(String(8), index=True)
+    rank_band: Mapped[str] = mapped_column(String(20))
+    ethnicity: Mapped[str] = mapped_column(String(16), index=True)
+    probationer: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_on: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Officer(db.Model):
@@ -330,4 +358,5 @@ __all__ = [
     "CaseNote",
     "AuditEntry",
     "Setting",
+    "WorkforceMember",
 ]

@@ -33,3 +33,36 @@ def test_downgrade_and_upgrade_with_data(app, client):
     result = app.test_cli_runner().invoke(args=["portal", "init"])
     assert result.exit_code == 0, result.output
     receipt_of(submit(client))
+
+
+def test_each_migration_upgrades_a_database_holding_data(app, client):
+    """A database at the first migration, holding a real report, upgrades to head with its data intact."""
+    from sqlalchemy import MetaData, Table
+
+    receipt_of(submit(client, summary="kept across upgrades"))
+    with app.app_context():
+        directory = app.extensions["migrate"].directory
+        with db.engine.connect() as connection:
+            before = connection.execute(select(Report.__table__.c.id, Report.__table__.c.summary_sealed)).one()
+        db.session.remove()
+        # Given the database taken back to the first migration (dropping later columns), still holding the report
+        downgrade(directory=directory, revision="0001_intake")
+        with db.engine.connect() as connection:
+            old = Table("reports", MetaData(), autoload_with=connection)
+            assert "iopc_flagged" not in old.c and "held" not in old.c
+            assert connection.execute(select(func.count()).select_from(old)).scalar() == 1
+        # When it is upgraded through every later migration
+        upgrade(directory=directory)
+        # Then the report is there, unchanged, with the new columns' defaults
+        with db.engine.connect() as connection:
+            row = connection.execute(
+                select(
+                    Report.__table__.c.id,
+                    Report.__table__.c.summary_sealed,
+                    Report.__table__.c.held,
+                    Report.__table__.c.pattern_flags,
+                    Report.__table__.c.reporter_wants_email,
+                )
+            ).one()
+        assert (row.id, bytes(row.summary_sealed)) == (before.id, bytes(before.summary_sealed))
+        assert row.held is False and row.pattern_flags == [] and row.reporter_wants_email is False
