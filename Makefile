@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
 RECOVERY_KEY := recovery-key.demo.txt
 DEMO_RECEIPTS := demo-receipts.txt
 
@@ -18,6 +19,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# axe-core from npm (package-lock.json), injected into pages by tests/e2e for accessibility checks.
+# Without npm those checks skip locally, and fail where PORTAL_REQUIRE_BROWSER is set (CI).
+$(NPM_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $(NPM_STAMP); \
+	else echo "npm is not installed: the accessibility checks in tests/e2e cannot run (apt-get install npm)"; fi
+
 # First use: secrets, database at head, queues and keys, demo cases. Then serve on 127.0.0.1:5000.
 run: $(STAMP)
 	@if [ ! -f instance/secrets.json ]; then \
@@ -29,7 +37,7 @@ run: $(STAMP)
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 # The whole suite; also against PostgreSQL when TEST_DATABASE_URL is set.
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

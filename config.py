@@ -31,6 +31,9 @@ class Config:
         # Clocks (days). Issue: acknowledgement within 7 days, first update within 28.
         self.ACKNOWLEDGE_WITHIN_DAYS = _int("PORTAL_ACKNOWLEDGE_WITHIN_DAYS", 7)
         self.UPDATE_EVERY_DAYS = _int("PORTAL_UPDATE_EVERY_DAYS", 28)
+        # A report held until corroborated is kept this long, and the reporter is warned this many days before.
+        self.HOLD_DAYS = _int("PORTAL_HOLD_DAYS", 365)
+        self.HOLD_WARNING_DAYS = _int("PORTAL_HOLD_WARNING_DAYS", 30)
         # The reporter's unlocked access lasts this long at most.
         self.REPORTER_ACCESS_MINUTES = _int("PORTAL_REPORTER_ACCESS_MINUTES", 30)
 

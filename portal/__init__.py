@@ -67,6 +67,7 @@ def create_app(config: Mapping[str, Any] | Config | None = None) -> Flask:
 
     from . import errors
     from .admin import bp as admin_bp
+    from .insights import bp as insights_bp
     from .report import bp as report_bp
     from .staff import bp as staff_bp
     from .staff.auth import login_manager
@@ -80,6 +81,7 @@ def create_app(config: Mapping[str, Any] | Config | None = None) -> Flask:
     app.register_blueprint(staff_bp)
     app.register_blueprint(triage_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(insights_bp)
 
     from .cli import portal_cli
 

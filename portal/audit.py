@@ -61,6 +61,7 @@ ACTIONS: dict[str, str] = {
     "grant-queue": "Granted access to a queue",
     "reroute": "Re-routed a case to another queue",
     "export": "Exported data",
+    "import": "Imported data",
     "settings-changed": "Changed a setting",
     "routing-rules-changed": "Changed the routing rules",
     "recovery-used": "Used the recovery key",

@@ -322,8 +322,19 @@ def reset_password_command(email: str, recovery_key: Path, password_stdin: bool)
 def send_reminders_command() -> None:
     """Email staff about cases whose clocks have run out (run it from cron, e.g. hourly)."""
     count = notify.notify_breaches(db.session, current_app.config)
+    expired = intake.expire_held(db.session)
     db.session.commit()
-    click.echo(f"Clock breach notices sent for {count} case(s).")
+    click.echo(f"Clock breach notices sent for {count} case(s); {expired} expired held report(s) deleted.")
 
 
 portal_cli.add_command(verify_audit_command)
+
+from .cli_data import import_cases_command, import_workforce_command, stats_command  # noqa: E402
+
+portal_cli.add_command(import_workforce_command)
+portal_cli.add_command(import_cases_command)
+portal_cli.add_command(stats_command)
+
+from .cli_seed import seed_command  # noqa: E402 -- registered last, like the audit command
+
+portal_cli.add_command(seed_command)

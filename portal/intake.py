@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import crypto, routing, workflow
+from . import crypto, patterns, routing, workflow
 from .attachments import CleanFile
 from .models import (
     Attachment,
@@ -19,6 +19,7 @@ from .models import (
     ReferenceCounter,
     Report,
     RoutingRule,
+    WorkforceMember,
     new_id,
     utcnow,
 )
@@ -55,6 +56,7 @@ class NewReport:
     reporter_name: str = ""
     reporter_contact: str = ""
     attachments: list[CleanFile] = field(default_factory=list)
+    hold_until_corroborated: bool = False  # kept from every queue until someone else reports the person
     wants_email_updates: bool = False  # only kept for confidential or named reports with an email address
     submission_token: str = ""  # the form's one-time token, so a re-sent form is not a second report
 
@@ -63,6 +65,7 @@ class NewReport:
 class IntakeSettings:
     acknowledge_within_days: int = 7
     update_every_days: int = 28
+    hold_days: int = 365  # how long a report held until corroborated is kept before it is deleted
 
 
 @dataclass(frozen=True)
@@ -116,17 +119,6 @@ def already_submitted(session: Session, secrets: ServerSecrets, token: str) -> s
 def load_rules(session: Session) -> list[routing.Rule]:
     rows = session.scalars(select(RoutingRule).order_by(RoutingRule.position)).all()
     return [routing.Rule(r.kind, r.target, r.reason, dict(r.params or {}), r.enabled) for r in rows]
-
-
-def count_earlier_concerns(session: Session, staff_index: bytes | None, name_index: bytes | None) -> int:
-    """Earlier concerns about the same person: by staff number, or by name where no number was given."""
-    if staff_index is not None:
-        condition = Report.subject_staff_index == staff_index
-    elif name_index is not None:
-        condition = Report.subject_name_index == name_index
-    else:
-        return 0
-    return session.scalar(select(func.count()).select_from(Report).where(condition)) or 0
 
 
 def seal_report_fields(report: Report, dek: bytes, values: dict[str, str]) -> None:
@@ -183,18 +175,39 @@ def submit_report(
     now = now or utcnow()
     if new.mode == "anonymous":
         new.reporter_name = new.reporter_contact = ""
+    with session.no_autoflush:  # the reads below need nothing pending: one flush at the end, not nine
+        return _submit(session, new, secrets, settings, now)
+
+
+def _submit(
+    session: Session, new: NewReport, secrets: ServerSecrets, settings: IntakeSettings, now: datetime
+) -> Submitted:
     staff_index = crypto.staff_number_index(secrets.blind_index_key, new.subject_staff_number)
     name_index = crypto.name_index(secrets.blind_index_key, new.subject_name)
-    earlier = count_earlier_concerns(session, staff_index, name_index)
+    member = workforce_member(session, staff_index)
+    subject_command = new.subject_command or (member.command if member else None)
+    earlier = patterns.earlier_concerns(session, staff_index, name_index)
+    flags = patterns.assess(earlier, now, patterns.load_rules(session))
+    held_matches = held_reports_about(session, staff_index, name_index)
 
     queues = {q.code: q for q in session.scalars(select(Queue)).all()}
-    facts = routing.ReportFacts(new.category, new.subject_command, new.fear_of_reprisal, earlier)
-    decision = routing.route_report(facts, load_rules(session), queues)
+    holding = new.hold_until_corroborated and not held_matches
+    if holding:
+        decision = routing.RoutingDecision(routing.DPS, ["Held until someone else raises a concern about the person."])
+    else:
+        facts = routing.ReportFacts(
+            new.category,
+            subject_command,
+            new.fear_of_reprisal,
+            len(earlier),
+            pattern_flagged=bool(flags),
+            corroborates_held=bool(held_matches),
+        )
+        decision = routing.route_report(facts, load_rules(session), queues)
     clocks = workflow.intake_clocks(now, settings.acknowledge_within_days, settings.update_every_days)
 
     report = Report(
         id=new_id(),
-        reference=next_reference(session, now.year),
         received_at=now,
         mode=new.mode,
         category=new.category,
@@ -205,11 +218,17 @@ def submit_report(
         iopc_flagged=bool(routing.iopc_referral_flags(new.category)),
         reporter_wants_email=new.wants_email_updates and new.mode != "anonymous" and "@" in new.reporter_contact,
         fear_of_reprisal=new.fear_of_reprisal,
-        subject_command=new.subject_command or None,
+        subject_command=subject_command,
+        subject_rank_band=member.rank_band if member else None,
+        subject_ethnicity=member.ethnicity if member else None,
+        subject_probationer=member.probationer if member else None,
         subject_staff_index=staff_index,
         subject_name_index=name_index,
         submission_index=submission_index(secrets, new.submission_token),
-        earlier_concerns=earlier,
+        earlier_concerns=len(earlier),
+        pattern_flags=flags,
+        held=holding,
+        held_until=now + timedelta(days=settings.hold_days) if holding else None,
         acknowledge_due_at=clocks.acknowledge_due_at,
         next_update_due_at=clocks.next_update_due_at,
     )
@@ -223,10 +242,61 @@ def submit_report(
     values = {name: getattr(new, name) for name in REPORT_FIELDS if name != "occurred_on"}
     values["occurred_on"] = new.occurred_on.isoformat() if new.occurred_on else ""
     seal_report_fields(report, dek, values)
+    # The year's counter is row-locked until commit: take the number as late as possible.
+    report.reference = next_reference(session, now.year)
     session.add(report)
     session.flush()  # children refer to the report row; without relationships the order is ours to set
     session.add(CaseEvent(report_id=report.id, at=now, kind="received", state="received"))
     for clean in new.attachments:
         session.add(seal_attachment(report, dek, clean))
+    for held in held_matches:
+        release_held(session, held, settings, now, reason="corroborated")
     session.flush()
     return Submitted(report, receipt, dek)
+
+
+def workforce_member(session: Session, staff_index: bytes | None) -> WorkforceMember | None:
+    """The directory entry for a staff number, if the directory has it."""
+    if staff_index is None:
+        return None
+    return session.scalar(select(WorkforceMember).where(WorkforceMember.staff_number_index == staff_index))
+
+
+def held_reports_about(session: Session, staff_index: bytes | None, name_index: bytes | None) -> list[Report]:
+    """Reports held until corroborated that are about the same person."""
+    condition = patterns.subject_condition(staff_index, name_index)
+    if condition is None:
+        return []
+    return list(session.scalars(select(Report).where(condition, Report.held.is_(True))))
+
+
+def release_held(session: Session, report: Report, settings: IntakeSettings, now: datetime, *, reason: str) -> None:
+    """A held report joins DPS's queue as a new case: its clocks start now. `reason`: corroborated or asked."""
+    clocks = workflow.intake_clocks(now, settings.acknowledge_within_days, settings.update_every_days)
+    report.held = False
+    report.held_until = None
+    report.released_at = now
+    report.acknowledge_due_at = clocks.acknowledge_due_at
+    report.next_update_due_at = clocks.next_update_due_at
+    explanation = {
+        "corroborated": "Released: someone else raised a concern about the same person.",
+        "asked": "Released by the reporter before anyone else came forward.",
+    }[reason]
+    report.routing_reasons = [*report.routing_reasons, explanation]
+    session.add(CaseEvent(report_id=report.id, at=now, kind=f"released-{reason}"))
+
+
+def withdraw_held(session: Session, report: Report) -> None:
+    """The reporter withdraws a held report: nobody has seen it, so it is deleted with everything in it."""
+    if not report.held:
+        raise ValueError("only a held report can be withdrawn")
+    session.delete(report)
+
+
+def expire_held(session: Session, now: datetime | None = None) -> int:
+    """Delete held reports past their time (the reporter was warned on the status page). Returns how many."""
+    now = now or utcnow()
+    expired = session.scalars(select(Report).where(Report.held.is_(True), Report.held_until < now)).all()
+    for report in expired:
+        session.delete(report)
+    return len(expired)

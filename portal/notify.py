@@ -240,7 +240,8 @@ def overdue_condition(now: datetime) -> ColumnElement[bool]:
         or_(Report.breach_notified_at.is_(None), Report.breach_notified_at < Report.next_update_due_at),
     )
     # A positive IN on the open states (not NOT IN the final ones) lets the state index serve.
-    return and_(Report.state.in_(OPEN_STATES), or_(update_breach, ack_breach))
+    # Held reports are not cases yet: their clocks start when they are released.
+    return and_(Report.state.in_(OPEN_STATES), Report.held.is_(False), or_(update_breach, ack_breach))
 
 
 def overdue_reports(session: Session, now: datetime | None = None) -> list[Report]:

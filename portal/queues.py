@@ -71,7 +71,7 @@ def my_queues(session: Session, officer: Officer, now: datetime | None = None) -
             func.sum(case((overdue(now), 1), else_=0)),
             func.sum(case((and_(Report.iopc_flagged, Report.state.not_in(workflow.FINAL_STATES)), 1), else_=0)),
         )
-        .where(Report.queue_id.in_(summaries), not_conflicted(officer))
+        .where(Report.queue_id.in_(summaries), Report.held.is_(False), not_conflicted(officer))
         .group_by(Report.queue_id, Report.state)
     )
     for queue_id, state, count, late, flagged in rows:
@@ -120,7 +120,7 @@ def list_queue(
     query = (
         select(Report, Officer.name, overdue(now))
         .outerjoin(Officer, Officer.id == Report.assigned_officer_id)
-        .where(Report.queue_id == queue.id, not_conflicted(officer))
+        .where(Report.queue_id == queue.id, Report.held.is_(False), not_conflicted(officer))
     )
     if filters.state in workflow.STATES:
         query = query.where(Report.state == filters.state)
@@ -137,14 +137,3 @@ def list_queue(
     rows = session.execute(query.offset((page - 1) * page_size).limit(page_size + 1)).all()
     result = [QueueRow(report, name, bool(late)) for report, name, late in rows[:page_size]]
     return result, len(rows) > page_size
-
-
-def earlier_concerns(session: Session, report: Report) -> list[Report]:
-    """Other concerns about the same person: by staff number, else by name (a weaker match)."""
-    if report.subject_staff_index is not None:
-        condition = Report.subject_staff_index == report.subject_staff_index
-    elif report.subject_name_index is not None:
-        condition = Report.subject_name_index == report.subject_name_index
-    else:
-        return []
-    return list(session.scalars(select(Report).where(condition, Report.id != report.id).order_by(Report.received_at)))

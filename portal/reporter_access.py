@@ -101,6 +101,8 @@ class StatusView:
     attachments: list[str]
     thread: list[ThreadItem]
     timeline: list[TimelineItem]
+    held: bool = False
+    held_until: datetime | None = None
 
 
 EVENT_LABELS = {
@@ -110,6 +112,8 @@ EVENT_LABELS = {
     "reporter-replied": "You sent a message",
     "unit-messaged": "The unit sent you a message",
     "rerouted": "Passed to another unit",
+    "released-corroborated": "Someone else raised a concern about the same person: your report went to DPS",
+    "released-asked": "You released your report to DPS",
 }
 
 
@@ -153,13 +157,17 @@ def status_view(session: Session, report: Report, dek: bytes) -> StatusView:
         state_label=label,
         state_explained=explained,
         received_at=report.received_at,
-        next_update_due=workflow.next_contact_due(
+        next_update_due=report.held_until
+        if report.held
+        else workflow.next_contact_due(
             report.state, report.acknowledged_at, report.acknowledge_due_at, report.next_update_due_at
         ),
         summary=crypto.open_text(dek, report.summary_sealed, table="reports", column="summary", row=report.id),
         attachments=names_by_message.get(None, []),
         thread=thread,
         timeline=timeline,
+        held=report.held,
+        held_until=report.held_until,
     )
 
 

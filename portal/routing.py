@@ -48,6 +48,8 @@ class ReportFacts:
     subject_command: str | None = None
     fear_of_reprisal: bool = False
     earlier_concerns: int = 0
+    pattern_flagged: bool = False  # an early-intervention rule matched (portal.patterns)
+    corroborates_held: bool = False  # a report held until corroborated is about the same person
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ RULE_KINDS = {
     "category-in": "the category is one of a list",
     "fear-of-reprisal": "the reporter fears reprisal",
     "earlier-concerns-at-least": "the subject has at least a number of earlier concerns",
+    "pattern-flagged": "an early-intervention pattern rule matched",
+    "corroborates-held": "it corroborates a report held until corroborated",
     "subject-command-known": "the subject's command is known",
     "always": "every report",
 }
@@ -98,6 +102,16 @@ def default_rules() -> list[Rule]:
             {"count": 2},
         ),
         Rule(
+            "pattern-flagged",
+            DPS,
+            "Early-intervention flag on the person's pattern of concerns: handled centrally by DPS.",
+        ),
+        Rule(
+            "corroborates-held",
+            DPS,
+            "It corroborates a report that was held until someone else came forward: both go to DPS.",
+        ),
+        Rule(
             "subject-command-known",
             "PSU-{command}",
             "The person's command is {command}: sent to that command's Professional Standards Unit.",
@@ -116,6 +130,10 @@ def _matches(rule: Rule, facts: ReportFacts) -> bool:
         return facts.fear_of_reprisal
     if rule.kind == "earlier-concerns-at-least":
         return facts.earlier_concerns >= int(params.get("count", 2))
+    if rule.kind == "pattern-flagged":
+        return facts.pattern_flagged
+    if rule.kind == "corroborates-held":
+        return facts.corroborates_held
     if rule.kind == "subject-command-known":
         return bool(facts.subject_command)
     if rule.kind == "always":

@@ -45,6 +45,7 @@ def clock_settings(session: Session, config: Mapping[str, Any]) -> IntakeSetting
     return IntakeSettings(
         acknowledge_within_days=_days(rows.get(ACKNOWLEDGE_SETTING), config.get("ACKNOWLEDGE_WITHIN_DAYS", 7)),
         update_every_days=_days(rows.get(UPDATE_SETTING), config.get("UPDATE_EVERY_DAYS", 28)),
+        hold_days=int(config.get("HOLD_DAYS", 365)),
     )
 
 

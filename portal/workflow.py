@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -111,8 +112,6 @@ def after_update(now: datetime, update_days: int) -> datetime:
 
 def add_months(moment: datetime, months: int) -> datetime:
     """The same day some months later (the month's last day when it is shorter)."""
-    import calendar
-
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])

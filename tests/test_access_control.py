@@ -67,6 +67,9 @@ ROUTES = {
     "admin.commands": ADMIN_ONLY,
     "admin.activate_command": ADMIN_ONLY,
     "admin.deactivate_command": ADMIN_ONLY,
+    "admin.workforce": ADMIN_ONLY,
+    "insights.dashboard": SUPERVISOR,
+    "insights.export": SUPERVISOR,
 }
 # Routes outside this matrix, each with its own tests: sign-in steps, sign-out, and the reporter's side.
 ELSEWHERE = {"staff.login", "staff.second_factor", "staff.logout"}
@@ -127,6 +130,7 @@ def url_for_rule(rule, world, which: str) -> str:
         "attachment_id": world["attachments"][which],
         "officer_id": world["target"],
         "rule_id": world["rule"],
+        "name": "timeliness",
     }
     if rule.endpoint.startswith("admin.") and "command" in rule.endpoint:
         values["code"] = "SW"

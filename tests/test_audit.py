@@ -376,6 +376,7 @@ def test_the_action_list_is_the_products(app):
         "grant-queue",
         "reroute",
         "export",
+        "import",
         "settings-changed",
         "routing-rules-changed",
         "recovery-used",

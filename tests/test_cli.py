@@ -32,7 +32,7 @@ def test_init_creates_secrets_queues_rules_and_a_recovery_key(app, tmp_path, rec
         assert "DPS" in codes and "PSU-CE" in codes and "PSU-WA" in codes and "PSU-PS" not in codes
         assert len(codes) == 17
         assert db.session.scalar(select(func.count()).select_from(Command)) == 17
-        assert db.session.scalar(select(func.count()).select_from(RoutingRule)) == 6
+        assert db.session.scalar(select(func.count()).select_from(RoutingRule)) == 8
 
 
 def test_init_twice_keeps_secrets_and_keys(app, tmp_path):

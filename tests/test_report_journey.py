@@ -250,7 +250,11 @@ def test_a_third_concern_about_one_person_goes_to_dps(client, app):
     first = receipt_of(submit(client, subject_staff_number="ab 12345", category="bullying"))[1]
     second = receipt_of(submit(client, subject_staff_number="AB-123-45", category="bullying"))[1]
     third = receipt_of(submit(client, subject_staff_number="Ab12345", category="bullying"))[1]
-    assert _queue_of(app, first)[0] == _queue_of(app, second)[0] == "PSU-CE"
+    # The first goes to its PSU; the second raises the early-intervention flag (2 in 12 months)
+    assert _queue_of(app, first)[0] == "PSU-CE"
+    code, reasons, _ = _queue_of(app, second)
+    assert code == "DPS" and "Early-intervention" in reasons[0]
+    # The third meets the "2 or more earlier concerns" rule, which comes first
     code, reasons, _ = _queue_of(app, third)
     assert code == "DPS" and "2 earlier concerns" in reasons[0]
 
@@ -313,3 +317,14 @@ def test_a_form_sent_back_with_errors_keeps_its_submission_token(client):
     token = re.search(r'name="submission" value="([^"]+)"', page).group(1)
     response = submit(client, submission=token, details="")
     assert f'name="submission" value="{token}"' in response.get_data(as_text=True)
+
+
+def test_entering_the_receipt_again_ends_the_earlier_access(client, app):
+    receipt, _ = receipt_of(submit(client))
+    open_status(client, receipt)
+    with client.session_transaction() as session:
+        first = dict(session["reporter_access"])
+    open_status(client, receipt)
+    with app.app_context():
+        ids = db.session.scalars(select(ReporterAccess.id)).all()
+    assert ids and first["id"] not in ids

@@ -120,6 +120,8 @@ def test_default_rules_are_in_the_issue_s_order():
         "category-in",
         "fear-of-reprisal",
         "earlier-concerns-at-least",
+        "pattern-flagged",
+        "corroborates-held",
         "subject-command-known",
         "always",
     ]
@@ -216,7 +218,14 @@ def test_unknown_rule_kind_raises_value_error():
 def test_every_documented_rule_kind_is_understood(kind):
     # Given one rule of each documented kind / Then routing evaluates it without error
     rule = Rule(kind, "PSU-NE", "Reason.", {"commands": ["NE"], "categories": ["other"], "count": 1})
-    facts = ReportFacts(category="other", subject_command="NE", fear_of_reprisal=True, earlier_concerns=1)
+    facts = ReportFacts(
+        category="other",
+        subject_command="NE",
+        fear_of_reprisal=True,
+        earlier_concerns=1,
+        pattern_flagged=True,
+        corroborates_held=True,
+    )
     assert route(facts, [rule]).queue == "PSU-NE"
 
 
@@ -317,3 +326,11 @@ def test_a_reason_with_a_stray_brace_is_used_as_written():
     decision = routing.route_report(routing.ReportFacts("other"), [rule], {"DPS"})
     # Then intake does not fail and the reason is kept as typed
     assert decision.reasons == ["Sent to DPS {because"]
+
+
+@pytest.mark.parametrize("kind", ["pattern-flagged", "corroborates-held"])
+def test_pattern_and_held_rules_match_only_their_fact(kind):
+    rule = Rule(kind, "PSU-NE", "Reason.")
+    assert route(ReportFacts(category="other"), [rule]).queue == DPS
+    fact = "pattern_flagged" if kind == "pattern-flagged" else "corroborates_held"
+    assert route(ReportFacts(category="other", **{fact: True}), [rule]).queue == "PSU-NE"

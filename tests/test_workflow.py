@@ -204,3 +204,16 @@ def test_each_update_resets_the_clock():
     now = datetime(2025, 4, 2, 16, 0, tzinfo=UTC)
     assert workflow.after_update(now, 28) == datetime(2025, 4, 30, 16, 0, tzinfo=UTC)
     assert workflow.after_update(now, 7) == now + timedelta(days=7)
+
+
+def test_add_months_keeps_the_day_or_takes_the_months_last():
+    assert workflow.add_months(datetime(2026, 1, 31), 1) == datetime(2026, 2, 28)
+    assert workflow.add_months(datetime(2024, 1, 31), 1) == datetime(2024, 2, 29)
+    assert workflow.add_months(datetime(2026, 11, 15), 14) == datetime(2028, 1, 15)
+
+
+def test_regulation_19_reports_fall_due_at_twelve_months_then_every_six():
+    received = datetime(2025, 3, 10)
+    assert workflow.regulation_19_due(received, datetime(2025, 6, 1)) == datetime(2026, 3, 10)
+    assert workflow.regulation_19_due(received, datetime(2026, 3, 11)) == datetime(2026, 9, 10)
+    assert workflow.regulation_19_due(received, datetime(2027, 1, 1)) == datetime(2027, 3, 10)

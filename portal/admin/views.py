@@ -1,5 +1,6 @@
-"""Administration views: thin. portal.accounts, portal.admin.rules, portal.settings and portal.setup do the
-work; every change is recorded with portal.audit in the same transaction. Nothing here opens a case."""
+"""Administration views: thin. portal.accounts, portal.admin.rules, portal.settings, portal.setup and
+portal.importers do the work; every change is recorded with portal.audit in the same transaction. Nothing here
+opens a case."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
-from .. import accounts, audit, crypto, intake, routing, server_secrets, setup
+from .. import accounts, audit, crypto, importers, intake, routing, server_secrets, setup
 from .. import settings as clock_store
-from ..models import Command, Officer, Queue, QueueMembership, RoutingRule, db, utcnow
+from ..models import Command, Officer, Queue, QueueMembership, RoutingRule, WorkforceMember, db, utcnow
 from ..routing import CATEGORIES, RULE_KINDS
 from ..staff.auth import argon2_params, staff_required
 from . import bp, rules
@@ -588,3 +589,61 @@ def deactivate_command(code: str) -> Any:
 @staff_required(ADMIN)
 def activate_command(code: str) -> Any:
     return _set_command_active(code, True)
+
+
+# ---------------------------------------------------------------- workforce directory
+
+SHOWN_IMPORT_PROBLEMS = 100
+
+
+def _workforce_page(problems: list[str] | None = None, status: int = 200) -> Any:
+    """The upload form and what the directory holds, in counts only (it names nobody)."""
+    rows = db.session.execute(
+        select(
+            WorkforceMember.ethnicity,
+            func.count(),
+            func.sum(case((WorkforceMember.probationer.is_(True), 1), else_=0)),
+        ).group_by(WorkforceMember.ethnicity)
+    ).all()
+    found = {group: (int(count), int(on_probation or 0)) for group, count, on_probation in rows}
+    groups = [(group, *found.get(group, (0, 0))) for group in importers.ETHNICITY_GROUPS]
+    groups += [(group, *counts) for group, counts in sorted(found.items()) if group not in importers.ETHNICITY_GROUPS]
+    problems = problems or []
+    return render_template(
+        "admin/workforce.html",
+        groups=groups,
+        total=sum(count for _, count, _ in groups),
+        updated=db.session.scalar(select(func.max(WorkforceMember.updated_at))),
+        columns=importers.WORKFORCE_COLUMNS,
+        ranks=importers.RANK_BANDS,
+        ethnicities=importers.ETHNICITY_GROUPS,
+        problems=problems[:SHOWN_IMPORT_PROBLEMS],
+        more_problems=max(0, len(problems) - SHOWN_IMPORT_PROBLEMS),
+        section="workforce",
+    ), status
+
+
+@bp.route("/workforce", methods=["GET", "POST"])
+@staff_required(ADMIN)
+def workforce() -> Any:
+    if request.method == "GET":
+        return _workforce_page()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _workforce_page(["Choose the workforce file (CSV) to upload."], 400)
+    try:
+        summary = importers.import_workforce(
+            db.session, upload.stream, server_secrets().blind_index_key, officer_id=current_user.officer.id
+        )
+        db.session.commit()
+    except importers.ImportProblem as problem:
+        db.session.rollback()
+        return _workforce_page(problem.problems, 400)
+    except IntegrityError:  # the same people added by another upload at the same moment
+        db.session.rollback()
+        return _workforce_page(["Someone else loaded a workforce file at the same moment. Upload yours again."], 400)
+    flash(
+        f"Workforce directory loaded: {summary.rows} rows read; {summary.created} added, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged. People not in the file were left as they were."
+    )
+    return redirect(url_for("admin.workforce"), code=303)

@@ -100,6 +100,7 @@ class ReportForm(FlaskForm):
         validators=[Optional(), Length(max=2000, message="Keep this to 2,000 characters or fewer.")],
     )
     fear_of_reprisal = BooleanField("I am worried about what could happen to me if I raise this")
+    hold_until_corroborated = BooleanField("Hold my report until someone else raises a concern about the same person")
     reporter_name = StringField(
         "Your name",
         validators=[Optional(), Length(max=200, message="Keep your name to 200 characters or fewer.")],
@@ -136,6 +137,15 @@ class ReportForm(FlaskForm):
                 "Give your name, or choose to report anonymously if you do not want to.",
             ]
             valid = False
+        # A held report is released by a matching concern: without a name or number nothing could match.
+        if self.hold_until_corroborated.data and not (
+            (self.subject_staff_number.data or "").strip() or (self.subject_name.data or "").strip()
+        ):
+            self.hold_until_corroborated.errors = [
+                *self.hold_until_corroborated.errors,
+                "To hold your report until someone else comes forward, give the person's name or number.",
+            ]
+            valid = False
         return valid
 
 
@@ -155,6 +165,13 @@ class ReplyForm(FlaskForm):
         ],
     )
     attachments = MultipleFileField("Add files (optional)")
+
+
+class WithdrawForm(FlaskForm):
+    confirm = BooleanField(
+        "I understand that my report and everything in it will be deleted",
+        validators=[DataRequired("Tick the box to confirm that you want your report deleted.")],
+    )
 
 
 class SignOutForm(FlaskForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
@@ -13,12 +14,12 @@ from werkzeug.datastructures import FileStorage
 from .. import crypto, intake, notify, reporter_access, server_secrets
 from ..attachments import CleanFile, RejectedFile, check_file
 from ..extensions import csrf, limiter
-from ..models import Command, db
+from ..models import Command, db, utcnow
 from ..routing import CATEGORIES
 from ..settings import clock_settings
 from ..workflow import MODES
 from . import bp
-from .forms import ReceiptForm, ReplyForm, ReportForm, SignOutForm
+from .forms import ReceiptForm, ReplyForm, ReportForm, SignOutForm, WithdrawForm
 
 ACCESS = "reporter_access"
 
@@ -96,10 +97,20 @@ def report() -> Any:
         attachments=files,
         submission_token=form.submission.data,
         wants_email_updates=bool(form.email_updates.data),
+        hold_until_corroborated=bool(form.hold_until_corroborated.data),
     )
     settings = clock_settings(db.session, current_app.config)
     try:
         submitted = intake.submit_report(db.session, new, server_secrets(), settings)
+        report = submitted.report
+        # Read before the commit expires them, so the receipt page costs no second query.
+        shown = {
+            "reference": report.reference,
+            "acknowledge_due": report.acknowledge_due_at,
+            "mode": report.mode,
+            "held": report.held,
+            "held_until": report.held_until,
+        }
         db.session.commit()
     except IntegrityError:
         # The same form sent twice at once: the other request made the report.
@@ -108,15 +119,10 @@ def report() -> Any:
         if sent is None:
             raise
         return render_template("report/already_sent.html", reference=sent)
-    notify.notify_new_case(db.session, current_app.config, submitted.report)
+    if not shown["held"]:
+        notify.notify_new_case(db.session, current_app.config, submitted.report)
     # Shown once, straight from this response: the receipt is never stored, redirected or logged.
-    return render_template(
-        "report/receipt.html",
-        receipt=submitted.receipt,
-        reference=submitted.report.reference,
-        acknowledge_due=submitted.report.acknowledge_due_at,
-        mode=submitted.report.mode,
-    )
+    return render_template("report/receipt.html", receipt=submitted.receipt, **shown)
 
 
 def _current_access() -> tuple[Any, bytes] | None:
@@ -143,8 +149,7 @@ def status() -> Any:
         if found is None:
             return render_template("report/status_login.html", form=ReceiptForm())
         report, dek = found
-        view = reporter_access.status_view(db.session, report, dek)
-        return render_template("report/status.html", view=view, reply_form=ReplyForm(), signout_form=SignOutForm())
+        return _status_page(report, dek)
     form = ReceiptForm()
     if not form.validate():
         return render_template("report/status_login.html", form=form), 400
@@ -157,8 +162,10 @@ def status() -> Any:
             "only matter, not spaces or capitals."
         ]
         return render_template("report/status_login.html", form=form, wrong=True), 400
+    previous = session.pop(ACCESS, None)
+    if isinstance(previous, dict) and "id" in previous:
+        reporter_access.sign_out(db.session, str(previous["id"]))  # one live access per browser
     db.session.commit()
-    session.pop(ACCESS, None)
     session[ACCESS] = {"id": token.access_id, "key": crypto.b64(token.key)}
     return redirect(url_for("report.status"), code=303)
 
@@ -177,14 +184,64 @@ def status_reply() -> Any:
     if file_problems:
         form.attachments.errors = list(form.attachments.errors or []) + file_problems
     if not valid or file_problems:
-        view = reporter_access.status_view(db.session, report, dek)
-        return render_template(
-            "report/status.html", view=view, reply_form=form, signout_form=SignOutForm(), reply_failed=True
-        ), 400
+        return _status_page(report, dek, reply_form=form, reply_failed=True), 400
     reporter_access.reply(db.session, report, dek, form.message.data.strip(), files)
     db.session.commit()
     flash("Your message has been sent to the unit handling your report. You can see it below, under Messages.")
     return redirect(url_for("report.status"), code=303)
+
+
+def _status_page(report: Any, dek: bytes, **extra: Any) -> str:
+    view = reporter_access.status_view(db.session, report, dek)
+    warn_from = None
+    if view.held and view.held_until:
+        warn_from = view.held_until - timedelta(days=current_app.config["HOLD_WARNING_DAYS"])
+    context = {
+        "view": view,
+        "reply_form": ReplyForm(),
+        "signout_form": SignOutForm(),
+        "withdraw_form": WithdrawForm(),
+        "hold_expiring": warn_from is not None and utcnow() >= warn_from,
+    }
+    context.update(extra)
+    return render_template("report/status.html", **context)
+
+
+@bp.post("/status/release")
+def status_release() -> Any:
+    """The reporter releases their held report to DPS now."""
+    found = _current_access()
+    if found is None:
+        return redirect(url_for("report.status"), code=303)
+    report, _dek = found
+    if report.held:
+        intake.release_held(
+            db.session, report, clock_settings(db.session, current_app.config), utcnow(), reason="asked"
+        )
+        db.session.commit()
+        notify.notify_new_case(db.session, current_app.config, report)
+        flash("Your report has gone to the Directorate of Professional Standards. They will acknowledge it soon.")
+    return redirect(url_for("report.status"), code=303)
+
+
+@bp.post("/status/withdraw")
+@csrf.exempt  # checked by the form
+def status_withdraw() -> Any:
+    """The reporter withdraws a held report: it is deleted, since nobody has seen it."""
+    found = _current_access()
+    if found is None:
+        return redirect(url_for("report.status"), code=303)
+    report, dek = found
+    form = WithdrawForm()
+    if not report.held:
+        return redirect(url_for("report.status"), code=303)
+    if not form.validate():
+        return _status_page(report, dek, withdraw_form=form), 400
+    intake.withdraw_held(db.session, report)
+    db.session.commit()
+    session.pop(ACCESS, None)
+    flash("Your report has been withdrawn and deleted. Your receipt no longer opens anything.")
+    return redirect(url_for("report.landing"), code=303)
 
 
 @bp.post("/status/signout")

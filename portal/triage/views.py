@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import accounts, audit, casework, crypto, queues, reporter_access, workflow
+from .. import accounts, audit, casework, crypto, patterns, queues, reporter_access, workflow
+from ..intake import data_key_context
 from ..models import Attachment, Officer, Queue, QueueMembership, Report, db, utcnow
 from ..notify import notify_reporter_update
 from ..recovery import open_report_fields
@@ -32,8 +34,8 @@ from .forms import (
 def open_case(reference: str) -> tuple[Report, bytes]:
     """The case and its data key, for an officer of its queue without a conflict. Otherwise 404."""
     report = db.session.scalar(select(Report).where(Report.reference == reference))
-    if report is None:
-        abort(404)
+    if report is None or report.held:
+        abort(404)  # a held report is in no queue until it is corroborated or released
     try:
         return report, accounts.case_data_key(db.session, current_user.signed_in, report)
     except (accounts.AccessDenied, crypto.DecryptionError):
@@ -95,8 +97,6 @@ def _summaries(queue: Queue, reports: list[Report]) -> dict[str, str]:
         return {}
     signed_in = current_user.signed_in
     queue_private = accounts.queue_private_key(db.session, signed_in.officer, signed_in.private_key, queue)
-    from ..intake import data_key_context
-
     shown = {}
     for report in reports:
         dek = crypto.open_sealed(queue_private, report.dek_for_queue, context=data_key_context(report.id))
@@ -152,7 +152,10 @@ def _case_page(report: Report, dek: bytes, status: int = 200, reveal: bool = Fal
         reveal=reveal,
         files=files,
         notes=casework.open_notes(db.session, report, dek),
-        earlier=queues.earlier_concerns(db.session, report),
+        earlier=patterns.earlier_concerns(
+            db.session, report.subject_staff_index, report.subject_name_index, exclude_id=report.id
+        ),
+        my_queue_ids=accounts.membership_queue_ids(db.session, current_user.officer.id),
         assigned=assigned,
         rationale=rationale,
         reg19_due=workflow.regulation_19_due(report.received_at, utcnow()),
@@ -375,8 +378,6 @@ def attachment(reference: str, attachment_id: str) -> Any:
         data, mimetype=file.content_type if file.content_type != "text/plain" else "text/plain; charset=utf-8"
     )
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    from urllib.parse import quote
-
     response.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -1,0 +1,224 @@
+"""The oversight figures portal.stats does not give: Regulation 19 reports due, case to answer by ethnicity,
+Regulation 13 outcomes, and workload per queue and per officer.
+
+Every function reads clear metadata only (codes, dates, counts) with one grouped query: nothing here
+needs a key, so a supervisor who is a member of no queue sees the same figures. All of them take the same
+`InsightFilters` as the dashboard: cases received in the period, about staff of the command.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from .. import workflow
+from ..importers import ETHNICITY_GROUPS
+from ..models import Officer, Queue, Report, WorkforceMember
+from ..queues import overdue
+from ..stats import BASELINE_GROUP
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile, as portal.stats
+
+
+@dataclass(frozen=True)
+class InsightFilters:
+    """Which cases the figures are over: received from `date_from` to `date_to` (inclusive), about staff of
+    `command`. None means no limit."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    command: str | None = None
+
+
+def case_filters(filters: InsightFilters) -> list[ColumnElement[bool]]:
+    """The WHERE conditions every figure shares. Held reports are not cases until they are released."""
+    conditions: list[ColumnElement[bool]] = [Report.held.is_(False)]
+    if filters.date_from is not None:
+        conditions.append(Report.received_at >= datetime.combine(filters.date_from, time.min))
+    if filters.date_to is not None:
+        conditions.append(Report.received_at < datetime.combine(filters.date_to + timedelta(days=1), time.min))
+    if filters.command:
+        conditions.append(Report.subject_command == filters.command)
+    return conditions
+
+
+def is_open() -> ColumnElement[bool]:
+    """Not finalised: no finalised date (imported history has one) and not resolved or closed."""
+    return and_(Report.finalised_at.is_(None), Report.state.not_in(workflow.FINAL_STATES))
+
+
+def is_finalised() -> ColumnElement[bool]:
+    return or_(Report.finalised_at.is_not(None), Report.state.in_(workflow.FINAL_STATES))
+
+
+# Regulation 19 (Police (Conduct) Regulations 2020): a progress report 12 months after the case began,
+# then every 6 months. Only cases open at least 11 months can have one due in the next 30 days.
+def regulation_19_due_soon(session: Session, filters: InsightFilters, today: date, within_days: int = 30) -> int:
+    """Open cases whose next Regulation 19 progress report falls due from today to `within_days` ahead."""
+    start = datetime.combine(today, time.min)
+    end = start + timedelta(days=within_days + 1)
+    candidates_before = workflow.add_months(end, -11)
+    received = session.scalars(
+        select(Report.received_at).where(*case_filters(filters), is_open(), Report.received_at < candidates_before)
+    )
+    # The clock itself is workflow's (one definition of when a report is due); SQL narrows the candidates.
+    return sum(1 for at in received if start <= workflow.regulation_19_due(at, start) < end)
+
+
+def relative_rate_interval(
+    events: int, total: int, baseline_events: int, baseline_total: int
+) -> tuple[float, float] | None:
+    """95% confidence interval of (events/total) / (baseline_events/baseline_total), Katz's log method.
+
+    None when it is undefined (a zero count or an empty group).
+    """
+    if min(events, total, baseline_events, baseline_total) <= 0:
+        return None
+    ratio = (events / total) / (baseline_events / baseline_total)
+    spread = Z_95 * math.sqrt(1 / events - 1 / total + 1 / baseline_events - 1 / baseline_total)
+    return ratio * math.exp(-spread), ratio * math.exp(spread)
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """'Case to answer' among the finalised cases about a group's members, against the baseline group.
+
+    `people` and `people_with_case_to_answer` count distinct members: they decide suppression.
+    """
+
+    group: str
+    finalised: int
+    case_to_answer: int
+    people: int
+    people_with_case_to_answer: int
+    rate: float
+    relative_rate: float | None
+    interval: tuple[float, float] | None
+
+
+def case_to_answer_by_ethnicity(session: Session, filters: InsightFilters) -> dict[str, GroupOutcome]:
+    """Finalised cases and 'case to answer' findings by the subject's ethnicity group (finding 7: Black and
+    Asian staff were more likely to have an allegation substantiated). As in portal.stats, a case's subject
+    is the workforce member with its staff number's blind index, so cases about someone not in the
+    directory are left out; with a command, only members of that command count."""
+    upheld = and_(Report.finding == "case-to-answer")
+    members = [WorkforceMember.command == filters.command] if filters.command else []
+    rows = session.execute(
+        select(
+            WorkforceMember.ethnicity,
+            func.count(Report.id),
+            func.sum(case((upheld, 1), else_=0)),
+            func.count(func.distinct(WorkforceMember.id)),
+            func.count(func.distinct(case((upheld, WorkforceMember.id)))),
+        )
+        .join(Report, Report.subject_staff_index == WorkforceMember.staff_number_index)
+        .where(*case_filters(filters), *members, is_finalised())
+        .group_by(WorkforceMember.ethnicity)
+    ).all()
+    counts = {group: tuple(int(value or 0) for value in values) for group, *values in rows}
+    base_total, base_upheld = counts.get(BASELINE_GROUP, (0, 0, 0, 0))[:2]
+    base_rate = base_upheld / base_total if base_total else 0.0
+    result = {}
+    for group in list(ETHNICITY_GROUPS) + sorted(set(counts) - set(ETHNICITY_GROUPS)):
+        total, yes, people, people_yes = counts.get(group, (0, 0, 0, 0))
+        rate = yes / total if total else 0.0
+        result[group] = GroupOutcome(
+            group=group,
+            finalised=total,
+            case_to_answer=yes,
+            people=people,
+            people_with_case_to_answer=people_yes,
+            rate=rate,
+            relative_rate=rate / base_rate if base_rate else None,
+            interval=None if group == BASELINE_GROUP else relative_rate_interval(yes, total, base_upheld, base_total),
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class Regulation13Outcomes:
+    cases: int
+    finalised: int
+    dismissed: int
+
+    @property
+    def dismissal_rate(self) -> float:
+        return self.dismissed / self.finalised if self.finalised else 0.0
+
+
+def regulation_13_outcomes(session: Session, filters: InsightFilters) -> Regulation13Outcomes:
+    """Regulation 13 cases, how many are finalised and how many of those ended in dismissal (finding 8)."""
+    total, finalised, dismissed = session.execute(
+        select(
+            func.count(),
+            func.sum(case((is_finalised(), 1), else_=0)),
+            func.sum(case((and_(is_finalised(), Report.sanction == "dismissal"), 1), else_=0)),
+        ).where(*case_filters(filters), Report.reg13.is_(True))
+    ).one()
+    return Regulation13Outcomes(int(total or 0), int(finalised or 0), int(dismissed or 0))
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    code: str
+    name: str
+    open: int
+    overdue: int
+    unassigned: int
+
+
+def queue_workload(session: Session, filters: InsightFilters, now: datetime) -> list[QueueLoad]:
+    """Every queue (DPS first, then the PSUs) with its open, overdue and unassigned cases: one grouped query."""
+    joined = and_(Report.queue_id == Queue.id, is_open(), *case_filters(filters))
+    rows = session.execute(
+        select(
+            Queue.code,
+            Queue.name,
+            func.count(Report.id),
+            func.sum(case((overdue(now), 1), else_=0)),
+            func.sum(case((and_(Report.id.is_not(None), Report.assigned_officer_id.is_(None)), 1), else_=0)),
+        )
+        .outerjoin(Report, joined)
+        .group_by(Queue.id, Queue.code, Queue.name)
+        .order_by(Queue.code != "DPS", Queue.code)
+    ).all()
+    return [QueueLoad(code, name, int(n), int(late or 0), int(free or 0)) for code, name, n, late, free in rows]
+
+
+@dataclass(frozen=True)
+class OfficerLoad:
+    officer_id: int
+    name: str
+    role: str
+    disabled: bool
+    assigned_open: int
+    overdue: int
+
+
+def officer_workload(session: Session, filters: InsightFilters, now: datetime) -> list[OfficerLoad]:
+    """Open cases assigned to each triage officer and supervisor (and to anyone else who holds some, such as
+    a disabled account), busiest first: one grouped query."""
+    joined = and_(Report.assigned_officer_id == Officer.id, is_open(), *case_filters(filters))
+    assigned = func.count(Report.id)
+    rows = session.execute(
+        select(
+            Officer.id,
+            Officer.name,
+            Officer.role,
+            Officer.disabled,
+            assigned,
+            func.sum(case((overdue(now), 1), else_=0)),
+        )
+        .outerjoin(Report, joined)
+        .group_by(Officer.id, Officer.name, Officer.role, Officer.disabled)
+        .having(or_(assigned > 0, and_(Officer.role.in_(("triage", "supervisor")), Officer.disabled.is_(False))))
+        .order_by(assigned.desc(), Officer.name, Officer.id)
+    ).all()
+    return [
+        OfficerLoad(officer_id, name, role, bool(disabled), int(n), int(late or 0))
+        for officer_id, name, role, disabled, n, late in rows
+    ]

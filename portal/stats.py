@@ -1,0 +1,379 @@
+"""The oversight figures of shared/SPEC.md (`flask portal stats --json`), from clear metadata only.
+
+`compute(session, ...)` runs a handful of SQL aggregates over the reports and workforce tables: no
+report is loaded as an object and nothing is ever decrypted (no key is needed or used). Every figure is
+over the *cases received in the period*, whenever they were finalised.
+
+Definitions (SPEC "Definitions", with the choices it leaves open):
+- A case is a report that is not held until corroborated (`held` reports are not cases yet and count
+  nowhere). Imported legacy cases, demo and seeded cases count like any other.
+- The period selects by the date received (the UTC date of `received_at`), both ends inclusive; without
+  `date_from`/`date_to` it is all time, and `period` shows the earliest date received (today when there
+  are no cases) and today (or the latest date received, if later).
+- `command` restricts cases to `subject_command == command`, and workforce headcounts to members whose
+  directory command is `command`.
+- Finalised: `finalised_at` set (imported `finalised_on`; set by the portal at resolve/close) or state
+  `resolved`/`closed`. Open: every other case. `open_over_1_year`: open cases received more than 365 days
+  before `today` (received date < today - 365 days).
+- Days to finalise = finalised date minus received date (dates, not times). Mean, median, the share over
+  two years (> 730 days) and the buckets are over finalised cases that have a finalisation date: all of
+  them in practice (a case can only reach resolved/closed through portal.casework, which stamps the
+  date); `finalised_with_dates` says how many. The median is exact: percentile_cont(0.5) on PostgreSQL,
+  and on SQLite the middle of the days-to-finalise histogram (one row per distinct day count).
+- Rates are fractions in [0, 1]; relative rates are ratios. Any rate or ratio whose denominator is zero
+  is 0.0, and so are the mean and median when nothing is finalised. Counts are ints, rates floats.
+- Findings rates divide by the finalised cases of the group (all, or one category).
+- Repeat subjects: the subject key of a case is the blind index of the staff number, else of the name;
+  cases with neither are not about a known subject. `subjects` counts distinct keys, `with_2_or_more_cases`
+  those with two or more cases in the period, `dismissed_among_repeat` those of them with at least one
+  case (in the period) sanctioned `dismissal`.
+- Disproportionality uses the current workforce directory: a case's subject is a member when its staff
+  number's blind index is the member's. `people_with_allegations` of a group = distinct members of that
+  ethnicity group subject to at least one case in the period; `headcount` = members of the group; with
+  `command`, both count only members in that command (so a rate stays a fraction of its headcount).
+  Reg 13: distinct members who are probationers (per the directory) subject to a case marked reg13, over
+  the group's probationer headcount. `relative_rate` = the group's rate / the baseline ("White") rate.
+  Every group of ETHNICITY_GROUPS is always present, with zeros when it has nobody.
+- Gross misconduct: `assessed` = cases with severity gross-misconduct; `dismissed` = those with sanction
+  dismissal; `dismissal_rate` = dismissed / assessed.
+
+Extra keys (beyond the SPEC schema), for the dashboards:
+- top level: `cases` (int, cases in the period), `command` (the code or null), `today` (YYYY-MM-DD),
+  `states` ({state: int} for every state code), `cases_by_command` ({command code or "unknown": int}),
+  `cases_by_source` ({"portal"/"import"/...: int}).
+- `period.all_time` (bool): neither end was given.
+- `timeliness.finalised_with_dates` (int) and `timeliness.days_to_finalise_buckets` ({"0-90", "91-180",
+  "181-365", "366-730", ">730": int} over finalised cases with dates; the 0-90 bucket takes any negative
+  day count from bad legacy data).
+- `findings.all.not_investigated_rate` (float), `findings.all.with_finding` (int, finalised cases with a
+  finding); `findings.by_category.<c>` also has `cases` (int), `no_case_to_answer_rate` and
+  `not_investigated_rate` (floats). Every category code of portal.routing.CATEGORIES is present (zeros
+  when it has no case), plus any other code found in the data.
+- `disproportionality.<measure>.<group>.relative_rate_ci95`: [low, high], the 95% confidence interval of
+  the relative rate by the Katz log method (SE of ln RR = sqrt(1/a - 1/n1 + 1/b - 1/n0)); null for the
+  baseline group and whenever it is undefined (no people in the group or in the baseline, or a zero
+  headcount). `disproportionality.cases_linked_to_workforce` (int): cases in the period whose staff number
+  is in the directory, and `disproportionality.cases_not_linked` (int): the others (coverage of the
+  measure).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Date, Integer, and_, case, cast, func, or_, select, type_coerce
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from . import workflow
+from .importers import ETHNICITY_GROUPS
+from .models import Report, WorkforceMember, utcnow
+from .routing import CATEGORIES
+
+BASELINE_GROUP = "White"
+OVER_TWO_YEARS_DAYS = 730
+OPEN_OVER_DAYS = 365
+BUCKETS: tuple[tuple[str, int | None], ...] = (
+    ("0-90", 90),
+    ("91-180", 180),
+    ("181-365", 365),
+    ("366-730", 730),
+    (">730", None),
+)
+Z_95 = 1.959963984540054
+
+
+def _rate(numerator: int | float, denominator: int | float) -> float:
+    return float(numerator) / float(denominator) if denominator else 0.0
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+def _days_expression(dialect: str) -> ColumnElement[int]:
+    """Finalised date minus received date, in whole days, in SQL."""
+    if dialect == "postgresql":
+        return type_coerce(cast(Report.finalised_at, Date) - cast(Report.received_at, Date), Integer)
+    # SQLite: julianday of the two dates differ by a whole number exactly.
+    return cast(
+        func.julianday(func.date(Report.finalised_at)) - func.julianday(func.date(Report.received_at)),
+        Integer,
+    )
+
+
+def _median_of_histogram(pairs: list[tuple[int, int]]) -> float:
+    """The median of values given as (value, how many) sorted by value; 0.0 when there are none."""
+    total = sum(count for _, count in pairs)
+    if total == 0:
+        return 0.0
+    wanted = (total - 1) // 2, total // 2  # the middle position(s), counting from 0
+    found: list[int] = []
+    seen = 0
+    for value, count in pairs:
+        for position in wanted:
+            if seen <= position < seen + count:
+                found.append(value)
+        seen += count
+        if len(found) == 2:
+            break
+    return (found[0] + found[1]) / 2
+
+
+def _katz(people: int, headcount: int, base_people: int, base_headcount: int) -> list[float] | None:
+    if not (people and headcount and base_people and base_headcount):
+        return None
+    ratio = (people / headcount) / (base_people / base_headcount)
+    spread = math.sqrt(1 / people - 1 / headcount + 1 / base_people - 1 / base_headcount)
+    return [math.exp(math.log(ratio) - Z_95 * spread), math.exp(math.log(ratio) + Z_95 * spread)]
+
+
+def _groups(
+    people: dict[str, int], headcounts: dict[str, int], people_key: str, headcount_key: str
+) -> dict[str, dict[str, Any]]:
+    names = list(ETHNICITY_GROUPS) + sorted((set(people) | set(headcounts)) - set(ETHNICITY_GROUPS))
+    base_rate = _rate(people.get(BASELINE_GROUP, 0), headcounts.get(BASELINE_GROUP, 0))
+    result: dict[str, dict[str, Any]] = {}
+    for group in names:
+        count, headcount = people.get(group, 0), headcounts.get(group, 0)
+        rate = _rate(count, headcount)
+        result[group] = {
+            people_key: count,
+            headcount_key: headcount,
+            "rate": rate,
+            "relative_rate": _rate(rate, base_rate),
+            "relative_rate_ci95": None
+            if group == BASELINE_GROUP
+            else _katz(count, headcount, people.get(BASELINE_GROUP, 0), headcounts.get(BASELINE_GROUP, 0)),
+        }
+    return result
+
+
+def compute(
+    session: Session,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    command: str | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """The oversight figures as one JSON-ready dict (shared/SPEC.md schema plus the extras above)."""
+    today = today or utcnow().date()
+    dialect = session.connection().dialect.name
+    # "IS NOT true" rather than "IS false": the same for this NOT NULL column, but SQLite's planner (without
+    # ANALYZE statistics) would otherwise walk ix_reports_held, i.e. nearly every row through an index.
+    cases = [Report.held.is_not(True)]
+    if date_from is not None:
+        cases.append(Report.received_at >= datetime.combine(date_from, time.min))
+    if date_to is not None:
+        cases.append(Report.received_at < datetime.combine(date_to + timedelta(days=1), time.min))
+    if command is not None:
+        cases.append(Report.subject_command == command)
+    members = [WorkforceMember.command == command] if command is not None else []
+
+    finalised = or_(Report.finalised_at.is_not(None), Report.state.in_(workflow.FINAL_STATES))
+    dated = Report.finalised_at.is_not(None)
+    days = _days_expression(dialect)
+    open_cutoff = datetime.combine(today - timedelta(days=OPEN_OVER_DAYS), time.min)
+
+    def count_if(*conditions: ColumnElement[bool]) -> Any:
+        return func.sum(case((and_(*conditions), 1), else_=0))
+
+    totals = session.execute(
+        select(
+            func.count(),
+            count_if(finalised),
+            count_if(~finalised, Report.received_at < open_cutoff),
+            count_if(finalised, Report.finding == "case-to-answer"),
+            count_if(finalised, Report.finding == "no-case-to-answer"),
+            count_if(finalised, Report.finding == "not-investigated"),
+            count_if(finalised, Report.finding.is_not(None)),
+            count_if(Report.severity == "gross-misconduct"),
+            count_if(Report.severity == "gross-misconduct", Report.sanction == "dismissal"),
+            func.min(Report.received_at),
+            func.max(Report.received_at),
+        ).where(*cases)
+    ).one()
+    total, finalised_count, open_old, to_answer, no_case, not_investigated, with_finding, gm_assessed, gm_dismissed = (
+        _int(value) for value in totals[:9]
+    )
+    earliest, latest = totals[9], totals[10]
+
+    # Days to finalise as a histogram (one row per distinct number of days: a few thousand at most, however
+    # many cases): the sum, the share over two years and the buckets follow from it exactly, and so does
+    # the median on SQLite, which has no percentile function. The day count is worked out once per row.
+    histogram = [
+        (int(value), int(count))
+        for value, count in session.execute(
+            select(days, func.count()).where(*cases, dated).group_by(days).order_by(days)
+        )
+    ]
+    dated_count = sum(count for _, count in histogram)
+    day_sum = sum(value * count for value, count in histogram)
+    over_two_years = sum(count for value, count in histogram if value > OVER_TWO_YEARS_DAYS)
+    buckets = dict.fromkeys((label for label, _ in BUCKETS), 0)
+    for value, count in histogram:
+        label = next(label for label, high in BUCKETS if high is None or value <= high)
+        buckets[label] += count
+    if dialect == "postgresql":
+        median_value = session.execute(
+            select(func.percentile_cont(0.5).within_group(days)).where(*cases, dated)
+        ).scalar()
+        median = float(median_value) if median_value is not None else 0.0
+    else:
+        median = _median_of_histogram(histogram)
+
+    by_category: dict[str, dict[str, Any]] = {}
+    category_rows = {
+        row[0]: row
+        for row in session.execute(
+            select(
+                Report.category,
+                func.count(),
+                count_if(finalised),
+                count_if(finalised, Report.finding == "case-to-answer"),
+                count_if(finalised, Report.finding == "no-case-to-answer"),
+                count_if(finalised, Report.finding == "not-investigated"),
+            )
+            .where(*cases)
+            .group_by(Report.category)
+        )
+    }
+    for code in list(CATEGORIES) + sorted(set(category_rows) - set(CATEGORIES)):
+        row = category_rows.get(code)
+        cases_in, done, yes, no, not_inv = (_int(v) for v in row[1:]) if row is not None else (0, 0, 0, 0, 0)
+        by_category[code] = {
+            "cases": cases_in,
+            "finalised": done,
+            "case_to_answer_rate": _rate(yes, done),
+            "no_case_to_answer_rate": _rate(no, done),
+            "not_investigated_rate": _rate(not_inv, done),
+        }
+
+    states = dict.fromkeys(workflow.STATES, 0)
+    by_command: dict[str, int] = {}
+    by_source: dict[str, int] = {}
+    for state, command_code, source, count in session.execute(
+        select(Report.state, Report.subject_command, Report.source, func.count())
+        .where(*cases)
+        .group_by(Report.state, Report.subject_command, Report.source)
+    ):
+        states[state] = states.get(state, 0) + _int(count)
+        by_command[command_code or "unknown"] = by_command.get(command_code or "unknown", 0) + _int(count)
+        by_source[source] = by_source.get(source, 0) + _int(count)
+
+    # Repeat subjects: one group per staff-number index, or per name index for cases without a number.
+    name_only = case((Report.subject_staff_index.is_(None), Report.subject_name_index))
+    per_subject = (
+        select(
+            func.count().label("cases"),
+            func.max(case((Report.sanction == "dismissal", 1), else_=0)).label("dismissed"),
+        )
+        .where(*cases, or_(Report.subject_staff_index.is_not(None), Report.subject_name_index.is_not(None)))
+        .group_by(Report.subject_staff_index, name_only)
+        .subquery()
+    )
+    repeat = session.execute(
+        select(
+            func.count(),
+            func.sum(case((per_subject.c.cases >= 2, 1), else_=0)),
+            func.sum(case((and_(per_subject.c.cases >= 2, per_subject.c.dismissed == 1), 1), else_=0)),
+        )
+    ).one()
+    subjects, repeat_subjects, repeat_dismissed = _int(repeat[0]), _int(repeat[1]), _int(repeat[2])
+
+    # Disproportionality against the workforce directory.
+    headcounts: dict[str, int] = {}
+    probationers: dict[str, int] = {}
+    for group, count, on_probation in session.execute(
+        select(
+            WorkforceMember.ethnicity,
+            func.count(),
+            func.sum(case((WorkforceMember.probationer.is_(True), 1), else_=0)),
+        )
+        .where(*members)
+        .group_by(WorkforceMember.ethnicity)
+    ):
+        headcounts[group] = _int(count)
+        probationers[group] = _int(on_probation)
+
+    # A member counts once however many cases they were the subject of: a semi-join (IN) on the blind
+    # index, evaluated once for all members (SQLite builds a temporary index of the subjects in scope).
+    def members_with(member: list[Any], case_: list[Any]) -> dict[str, int]:
+        subjects_in_scope = select(Report.subject_staff_index).where(*cases, *case_)
+        rows = session.execute(
+            select(WorkforceMember.ethnicity, func.count())
+            .where(*members, *member, WorkforceMember.staff_number_index.in_(subjects_in_scope))
+            .group_by(WorkforceMember.ethnicity)
+        )
+        return {group: _int(count) for group, count in rows}
+
+    people = members_with([], [])
+    reg13_people = members_with([WorkforceMember.probationer.is_(True)], [Report.reg13.is_(True)])
+    linked_cases = _int(
+        session.execute(
+            select(func.count()).where(
+                *cases, Report.subject_staff_index.in_(select(WorkforceMember.staff_number_index))
+            )
+        ).scalar()
+    )
+
+    period_from = date_from or (earliest.date() if earliest is not None else today)
+    period_to = date_to or max(today, latest.date() if latest is not None else today)
+    return {
+        "period": {
+            "from": period_from.isoformat(),
+            "to": period_to.isoformat(),
+            "all_time": date_from is None and date_to is None,
+        },
+        "today": today.isoformat(),
+        "command": command,
+        "cases": total,
+        "states": states,
+        "cases_by_command": by_command,
+        "cases_by_source": by_source,
+        "timeliness": {
+            "finalised": finalised_count,
+            "finalised_with_dates": dated_count,
+            "mean_days_to_finalise": _rate(day_sum, dated_count),
+            "median_days_to_finalise": float(median),
+            "share_finalised_over_2_years": _rate(over_two_years, dated_count),
+            "open": total - finalised_count,
+            "open_over_1_year": open_old,
+            "days_to_finalise_buckets": buckets,
+        },
+        "findings": {
+            "all": {
+                "finalised": finalised_count,
+                "with_finding": with_finding,
+                "case_to_answer_rate": _rate(to_answer, finalised_count),
+                "no_case_to_answer_rate": _rate(no_case, finalised_count),
+                "not_investigated_rate": _rate(not_investigated, finalised_count),
+            },
+            "by_category": by_category,
+        },
+        "repeat_subjects": {
+            "subjects": subjects,
+            "with_2_or_more_cases": repeat_subjects,
+            "share_with_2_or_more": _rate(repeat_subjects, subjects),
+            "dismissed_among_repeat": repeat_dismissed,
+            "dismissal_rate_among_repeat": _rate(repeat_dismissed, repeat_subjects),
+        },
+        "disproportionality": {
+            "baseline_group": BASELINE_GROUP,
+            "allegations": _groups(people, headcounts, "people_with_allegations", "headcount"),
+            "reg13": _groups(reg13_people, probationers, "people", "probationer_headcount"),
+            "cases_linked_to_workforce": linked_cases,
+            "cases_not_linked": total - linked_cases,
+        },
+        "gross_misconduct": {
+            "assessed": gm_assessed,
+            "dismissed": gm_dismissed,
+            "dismissal_rate": _rate(gm_dismissed, gm_assessed),
+        },
+    }
+
+
+__all__ = ["BASELINE_GROUP", "BUCKETS", "compute"]
