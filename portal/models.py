@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -121,7 +122,7 @@ class Report(db.Model):
     # Early-intervention flag (portal.patterns): the pattern rules that matched at intake, in clear.
     pattern_flags: Mapped[list] = mapped_column(JSON, default=list)
     # Held until corroborated: sealed to DPS but in no queue until a matching concern arrives.
-    held: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
     held_until: Mapped[datetime | None] = mapped_column(DateTime)
     released_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Legacy reference of an imported case, and the subject's team where the directory knows it.
@@ -169,6 +170,9 @@ class Report(db.Model):
     __table_args__ = (
         Index("ix_reports_queue_state", "queue_id", "state"),
         Index("ix_reports_queue_received", "queue_id", "received_at"),
+        # Partial: only held reports. A plain index on `held` would tempt SQLite's planner away from the
+        # staff-number index in look-ups that say "and not held" (1 s instead of 3 ms at 1M cases).
+        Index("ix_reports_held_until", "held_until", sqlite_where=text("held"), postgresql_where=text("held")),
     )
 
 

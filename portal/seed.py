@@ -814,6 +814,9 @@ class SealingContext:
 
 
 _context: SealingContext | None = None
+# The plan, set before forking the workers: they read their chunks from it instead of having each
+# chunk pickled to them (a million plans pickled would cost the writing process ~10 s).
+_shared_plan: list[CasePlan] = []
 _converters: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
 _index_cache: dict[int, tuple[bytes | None, bytes | None]] = {}
 
@@ -916,10 +919,14 @@ def _content(rng: random.Random, plan: CasePlan, salt: int) -> dict[str, str]:
     return values
 
 
-def seal_chunk(task: tuple[int, list[CasePlan]]) -> tuple[list[tuple], list[tuple]]:
-    """Seal one chunk of planned cases: rows for `reports` and for `case_events`, ready for the database."""
+def seal_chunk(task: tuple[int, int, int, list[CasePlan] | None]) -> tuple[list[tuple], list[tuple]]:
+    """Seal one chunk of planned cases: rows for `reports` and for `case_events`, ready for the database.
+
+    task: (chunk number, start, end, the plans or None when a forked worker reads them from _shared_plan).
+    """
     assert _context is not None
-    number, plans = task
+    number, start, end, given = task
+    plans = given if given is not None else _shared_plan[start:end]
     context = _context
     rng = random.Random(context.seed * 1_000_003 + number)
     report_converters = _converters_for("reports", REPORT_COLUMNS + tuple(context.extra_report_defaults))
@@ -1198,11 +1205,20 @@ def seed(
     workforce_tasks = [
         (n, people[i : i + WORKFORCE_CHUNK]) for n, i in enumerate(range(0, len(people), WORKFORCE_CHUNK))
     ]
-    case_tasks = [(n, plan.cases[i : i + CHUNK]) for n, i in enumerate(range(0, len(plan.cases), CHUNK))]
+    global _shared_plan
+    forked = workers > 0 and _start_method().get_start_method() == "fork"
+    _shared_plan = plan.cases if forked else []
+    case_tasks = [
+        (n, i, i + CHUNK, None if forked else plan.cases[i : i + CHUNK])
+        for n, i in enumerate(range(0, len(plan.cases), CHUNK))
+    ]
     pool = None
     try:
         if dialect == "sqlite":
-            session.connection().exec_driver_sql("PRAGMA cache_size=-1000000")  # ~1 GB while loading
+            # The whole load in cache (~3 KB a case with its events and indexes): pages that spill to the WAL
+            # mid-transaction are read back for every later insert into their B-tree, doubling the cost.
+            cache_kib = min(max(65_536, 4 * reports), 6_000_000)
+            session.connection().exec_driver_sql(f"PRAGMA cache_size=-{cache_kib}")
         workforce_writer = _Writer(session, WorkforceMember, WORKFORCE_COLUMNS)
         report_writer = _Writer(session, Report, REPORT_COLUMNS + tuple(extra_defaults))
         event_writer = _Writer(session, CaseEvent, EVENT_COLUMNS)
@@ -1233,6 +1249,7 @@ def seed(
         session.rollback()
         raise
     finally:
+        _shared_plan = []
         if pool is not None:
             pool.terminate()
             pool.join()
