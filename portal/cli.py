@@ -18,6 +18,7 @@ from .cli_audit import verify_audit_command
 from .models import Command, Officer, Queue, Report, db
 from .settings import clock_settings
 from .setup import ensure_reference_data
+from .staff.auth import argon2_params
 
 portal_cli = AppGroup("portal", help="Operate the concern portal.")
 
@@ -130,12 +131,12 @@ def _demo_accounts(recovery_private: bytes) -> list[str]:
             name=name,
             role=role,
             password=DEMO_PASSWORD,
-            params=_argon2_params(),
+            params=argon2_params(),
             blind_index_key=server.blind_index_key,
         )
         for code in queue_codes:
             queue = db.session.scalar(select(Queue).where(Queue.code == code))
-            accounts.grant_queue(db.session, queue, recovery.queue_private_key(queue, recovery_private), officer, None)
+            _grant_with_recovery(officer, queue, recovery_private)
         audit.record(db.session, "account-created", detail={"account": officer.id, "role": role})
         lines.append(f"  {email:<34} {role:<11} {', '.join(queue_codes) or 'no queues'}")
     return lines
@@ -192,9 +193,8 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-def _argon2_params() -> crypto.Argon2Params:
-    config = current_app.config
-    return crypto.Argon2Params(config["ARGON2_ITERATIONS"], config["ARGON2_MEMORY_KIB"], config["ARGON2_LANES"])
+def _grant_with_recovery(officer: Officer, queue: Queue, recovery_private: bytes) -> None:
+    accounts.grant_queue(db.session, queue, recovery.queue_private_key(queue, recovery_private), officer, None)
 
 
 def _recovery_private(path: Path | None) -> bytes | None:
@@ -249,14 +249,14 @@ def create_user_command(
             name=name,
             role=role,
             password=password,
-            params=_argon2_params(),
+            params=argon2_params(),
             blind_index_key=server.blind_index_key,
             staff_number=staff_number,
             command_code=command_code,
         )
         for queue in queues:
             assert recovery_private is not None
-            accounts.grant_queue(db.session, queue, recovery.queue_private_key(queue, recovery_private), officer, None)
+            _grant_with_recovery(officer, queue, recovery_private)
             audit.record(db.session, "grant-queue", queue_code=queue.code, detail={"account": officer.id})
     except accounts.AccountError as exc:
         db.session.rollback()
@@ -284,7 +284,7 @@ def grant_command(email: str, queue_code: str, recovery_key: Path) -> None:
         _fail("unknown account or queue")
     recovery_private = _recovery_private(recovery_key)
     try:
-        accounts.grant_queue(db.session, queue, recovery.queue_private_key(queue, recovery_private), officer, None)
+        _grant_with_recovery(officer, queue, recovery_private)
     except crypto.DecryptionError:
         _fail("that recovery key does not open this queue")
     audit.record(db.session, "grant-queue", queue_code=queue.code, detail={"account": officer.id})
@@ -305,7 +305,7 @@ def reset_password_command(email: str, recovery_key: Path, password_stdin: bool)
     recovery_private = _recovery_private(recovery_key)
     password = _read_password(password_stdin)
     try:
-        accounts.reset_password_with_recovery(db.session, officer, password, recovery_private, _argon2_params())
+        accounts.reset_password_with_recovery(db.session, officer, password, recovery_private, argon2_params())
     except accounts.AccountError as exc:
         db.session.rollback()
         _fail(str(exc))
