@@ -13,6 +13,13 @@ access_log = logging.getLogger("portal.access")
 
 def install(app: Flask) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    portal_logger = logging.getLogger("portal")
+    if not app.testing and not portal_logger.handlers and not logging.getLogger().handlers:
+        # Our own lines (access log, errors with a reference) on stderr; pytest captures them in tests.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        portal_logger.addHandler(handler)
+        portal_logger.setLevel(logging.INFO)
 
     @app.before_request
     def _start_timer() -> None:

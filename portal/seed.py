@@ -119,8 +119,8 @@ REG13_FACTOR = 0.5  # White probationers' Regulation 13 rate, as a share of Whit
 
 # Finding 1: mean ~400 days to finalise, ~20% over two years (a mixture, tuned with the censoring by
 # today's date: a case not finished by today is open).
-LONG_CASE_SHARE = 0.25
-SHORT_MEDIAN_DAYS = 240.0
+LONG_CASE_SHARE = 0.26
+SHORT_MEDIAN_DAYS = 245.0
 SHORT_SIGMA = 0.7
 LONG_TAIL_MEAN_DAYS = 300.0
 MAX_DAYS = 2600
