@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, LargeBinary, String, func, insert, select, update
+from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, LargeBinary, String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1300,7 +1300,3 @@ def _ordered(pool: Any, function: Callable[[Any], Any], tasks: Sequence[Any]) ->
         if next_task is not None:
             pending.append(pool.apply_async(function, (next_task,)))
         yield result
-
-
-def count_seeded(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Report).where(Report.source == SOURCE)) or 0
