@@ -18,8 +18,8 @@ Definitions (SPEC "Definitions", with the choices it leaves open):
 - Days to finalise = finalised date minus received date (dates, not times). Mean, median, the share over
   two years (> 730 days) and the buckets are over finalised cases that have a finalisation date: all of
   them in practice (a case can only reach resolved/closed through portal.casework, which stamps the
-  date); `finalised_with_dates` says how many. The median is exact: percentile_cont(0.5) on PostgreSQL,
-  and on SQLite the middle of the days-to-finalise histogram (one row per distinct day count).
+  date); `finalised_with_dates` says how many. The median is exact: the middle of the days-to-finalise
+  histogram (one row per distinct day count) on both databases.
 - Rates are fractions in [0, 1]; relative rates are ratios. Any rate or ratio whose denominator is zero
   is 0.0, and so are the mean and median when nothing is finalised. Counts are ints, rates floats.
 - Findings rates divide by the finalised cases of the group (all, or one category).
@@ -217,13 +217,8 @@ def compute(
     for value, count in histogram:
         label = next(label for label, high in BUCKETS if high is None or value <= high)
         buckets[label] += count
-    if dialect == "postgresql":
-        median_value = session.execute(
-            select(func.percentile_cont(0.5).within_group(days)).where(*cases, dated)
-        ).scalar()
-        median = float(median_value) if median_value is not None else 0.0
-    else:
-        median = _median_of_histogram(histogram)
+    # The histogram gives the exact median too: no second full pass (percentile_cont cost 0.7 s at 1M rows).
+    median = _median_of_histogram(histogram)
 
     by_category: dict[str, dict[str, Any]] = {}
     category_rows = {
