@@ -63,7 +63,7 @@ import math
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, and_, case, cast, func, or_, select, type_coerce
+from sqlalchemy import Date, Integer, and_, case, cast, func, literal, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -171,7 +171,6 @@ def compute(
         cases.append(Report.received_at < datetime.combine(date_to + timedelta(days=1), time.min))
     if command is not None:
         cases.append(Report.subject_command == command)
-    members = [WorkforceMember.command == command] if command is not None else []
 
     finalised = or_(Report.finalised_at.is_not(None), Report.state.in_(workflow.FINAL_STATES))
     dated = Report.finalised_at.is_not(None)
@@ -181,29 +180,80 @@ def compute(
     def count_if(*conditions: ColumnElement[bool]) -> Any:
         return func.sum(case((and_(*conditions), 1), else_=0))
 
-    totals = session.execute(
+    def flag(condition: ColumnElement[bool]) -> Any:
+        return case((condition, 1), else_=0)
+
+    if dialect == "postgresql":
+        # The per-subject grouping below hashes up to one entry per subject: keep it in memory at 1M cases.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+    # 1. One pass over ix_reports_oversight gives every count that is a sum over cases: per group of the
+    # codes the figures split by (a few thousand groups however many cases), folded in Python below.
+    is_finalised = flag(finalised)
+    gross = flag(Report.severity == "gross-misconduct")
+    dismissal = flag(Report.sanction == "dismissal")
+    reg13 = flag(Report.reg13.is_(True))
+    group_columns = (
+        Report.category,
+        Report.state,
+        Report.subject_command,
+        Report.source,
+        Report.finding,
+        gross,
+        dismissal,
+        reg13,
+        is_finalised,
+    )
+    total = finalised_count = open_old = with_finding = gm_assessed = gm_dismissed = 0
+    findings_all = {"case-to-answer": 0, "no-case-to-answer": 0, "not-investigated": 0}
+    category_counts: dict[str, list[int]] = {}  # cases, finalised, yes, no, not investigated
+    states = dict.fromkeys(workflow.STATES, 0)
+    by_command: dict[str, int] = {}
+    by_source: dict[str, int] = {}
+    reg13_counts = [0, 0, 0]  # cases, finalised, finalised and dismissed
+    earliest = latest = None
+    for row in session.execute(
         select(
+            *group_columns,
             func.count(),
-            count_if(finalised),
-            count_if(~finalised, Report.received_at < open_cutoff),
-            count_if(finalised, Report.finding == "case-to-answer"),
-            count_if(finalised, Report.finding == "no-case-to-answer"),
-            count_if(finalised, Report.finding == "not-investigated"),
-            count_if(finalised, Report.finding.is_not(None)),
-            count_if(Report.severity == "gross-misconduct"),
-            count_if(Report.severity == "gross-misconduct", Report.sanction == "dismissal"),
+            count_if(Report.received_at < open_cutoff),
             func.min(Report.received_at),
             func.max(Report.received_at),
-        ).where(*cases)
-    ).one()
-    total, finalised_count, open_old, to_answer, no_case, not_investigated, with_finding, gm_assessed, gm_dismissed = (
-        _int(value) for value in totals[:9]
-    )
-    earliest, latest = totals[9], totals[10]
+        )
+        .where(*cases)
+        .group_by(*group_columns)
+    ):
+        category, state, command_code, source, finding, is_gross, is_dismissal, is_reg13, done = row[:9]
+        count, old, first, last = _int(row[9]), _int(row[10]), row[11], row[12]
+        total += count
+        states[state] = states.get(state, 0) + count
+        by_command[command_code or "unknown"] = by_command.get(command_code or "unknown", 0) + count
+        by_source[source] = by_source.get(source, 0) + count
+        earliest = first if earliest is None or (first is not None and first < earliest) else earliest
+        latest = last if latest is None or (last is not None and last > latest) else latest
+        counts = category_counts.setdefault(category, [0, 0, 0, 0, 0])
+        counts[0] += count
+        if is_gross:
+            gm_assessed += count
+            gm_dismissed += count if is_dismissal else 0
+        if is_reg13:
+            reg13_counts[0] += count
+        if not done:
+            open_old += old
+            continue
+        finalised_count += count
+        counts[1] += count
+        if is_reg13:
+            reg13_counts[1] += count
+            reg13_counts[2] += count if is_dismissal else 0
+        if finding is not None:
+            with_finding += count
+        if finding in findings_all:
+            findings_all[finding] += count
+            counts[2 + list(findings_all).index(finding)] += count
 
-    # Days to finalise as a histogram (one row per distinct number of days: a few thousand at most, however
-    # many cases): the sum, the share over two years and the buckets follow from it exactly, and so does
-    # the median on SQLite, which has no percentile function. The day count is worked out once per row.
+    # 2. Days to finalise as a histogram (one row per distinct number of days: a few thousand at most, however
+    # many cases): the sum, the share over two years, the buckets and the exact median all follow from it.
     histogram = [
         (int(value), int(count))
         for value, count in session.execute(
@@ -217,28 +267,11 @@ def compute(
     for value, count in histogram:
         label = next(label for label, high in BUCKETS if high is None or value <= high)
         buckets[label] += count
-    # The histogram gives the exact median too: no second full pass (percentile_cont cost 0.7 s at 1M rows).
     median = _median_of_histogram(histogram)
 
     by_category: dict[str, dict[str, Any]] = {}
-    category_rows = {
-        row[0]: row
-        for row in session.execute(
-            select(
-                Report.category,
-                func.count(),
-                count_if(finalised),
-                count_if(finalised, Report.finding == "case-to-answer"),
-                count_if(finalised, Report.finding == "no-case-to-answer"),
-                count_if(finalised, Report.finding == "not-investigated"),
-            )
-            .where(*cases)
-            .group_by(Report.category)
-        )
-    }
-    for code in list(CATEGORIES) + sorted(set(category_rows) - set(CATEGORIES)):
-        row = category_rows.get(code)
-        cases_in, done, yes, no, not_inv = (_int(v) for v in row[1:]) if row is not None else (0, 0, 0, 0, 0)
+    for code in list(CATEGORIES) + sorted(set(category_counts) - set(CATEGORIES)):
+        cases_in, done, yes, no, not_inv = category_counts.get(code, [0, 0, 0, 0, 0])
         by_category[code] = {
             "cases": cases_in,
             "finalised": done,
@@ -247,39 +280,73 @@ def compute(
             "not_investigated_rate": _rate(not_inv, done),
         }
 
-    states = dict.fromkeys(workflow.STATES, 0)
-    by_command: dict[str, int] = {}
-    by_source: dict[str, int] = {}
-    for state, command_code, source, count in session.execute(
-        select(Report.state, Report.subject_command, Report.source, func.count())
-        .where(*cases)
-        .group_by(Report.state, Report.subject_command, Report.source)
-    ):
-        states[state] = states.get(state, 0) + _int(count)
-        by_command[command_code or "unknown"] = by_command.get(command_code or "unknown", 0) + _int(count)
-        by_source[source] = by_source.get(source, 0) + _int(count)
-
-    # Repeat subjects: one group per staff-number index, or per name index for cases without a number.
+    # 3. Per subject, in one pass over ix_reports_subject_outcome, joined to the directory: repeat subjects,
+    # the people behind the disproportionality measures and the findings by ethnicity. The subject key is the
+    # staff number's blind index, else the name's; a member of the directory is one subject at most.
     name_only = case((Report.subject_staff_index.is_(None), Report.subject_name_index))
+    upheld = and_(finalised, Report.finding == "case-to-answer")
     per_subject = (
         select(
+            Report.subject_staff_index.label("staff_index"),
             func.count().label("cases"),
-            func.max(case((Report.sanction == "dismissal", 1), else_=0)).label("dismissed"),
+            func.max(dismissal).label("dismissed"),
+            func.max(reg13).label("reg13"),
+            func.sum(is_finalised).label("finalised"),
+            count_if(upheld).label("upheld"),
         )
         .where(*cases, or_(Report.subject_staff_index.is_not(None), Report.subject_name_index.is_not(None)))
         .group_by(Report.subject_staff_index, name_only)
         .subquery()
     )
-    repeat = session.execute(
+    member = WorkforceMember
+    in_scope = literal(True) if command is None else member.command == command
+    subjects = repeat_subjects = repeat_dismissed = linked_cases = 0
+    people: dict[str, int] = {}
+    reg13_people: dict[str, int] = {}
+    outcomes: dict[str, list[int]] = {}  # finalised, case to answer, people, people with case to answer
+    # Each grouped expression is built once: PostgreSQL matches a GROUP BY expression to the selected one only
+    # when both carry the same bound parameters.
+    on_probation = func.coalesce(member.probationer, False)
+    counted_member = flag(and_(member.id.is_not(None), in_scope))
+    is_linked = flag(member.id.is_not(None))
+    for row in session.execute(
         select(
+            member.ethnicity,
+            on_probation,
+            counted_member,
+            is_linked,
             func.count(),
-            func.sum(case((per_subject.c.cases >= 2, 1), else_=0)),
-            func.sum(case((and_(per_subject.c.cases >= 2, per_subject.c.dismissed == 1), 1), else_=0)),
+            func.sum(flag(per_subject.c.cases >= 2)),
+            func.sum(flag(and_(per_subject.c.cases >= 2, per_subject.c.dismissed == 1))),
+            func.sum(per_subject.c.cases),
+            func.sum(per_subject.c.reg13),
+            func.sum(per_subject.c.finalised),
+            func.sum(per_subject.c.upheld),
+            func.sum(flag(per_subject.c.finalised > 0)),
+            func.sum(flag(per_subject.c.upheld > 0)),
         )
-    ).one()
-    subjects, repeat_subjects, repeat_dismissed = _int(repeat[0]), _int(repeat[1]), _int(repeat[2])
+        .select_from(per_subject)
+        .outerjoin(member, member.staff_number_index == per_subject.c.staff_index)
+        .group_by(member.ethnicity, on_probation, counted_member, is_linked)
+    ):
+        group, probationer, counted, linked = row[0], bool(row[1]), bool(row[2]), bool(row[3])
+        n, two_or_more, two_dismissed, n_cases, n_reg13, n_done, n_upheld, p_done, p_upheld = (_int(v) for v in row[4:])
+        subjects += n
+        repeat_subjects += two_or_more
+        repeat_dismissed += two_dismissed
+        if linked:
+            linked_cases += n_cases
+        if not counted:
+            continue
+        people[group] = people.get(group, 0) + n
+        if probationer:
+            reg13_people[group] = reg13_people.get(group, 0) + n_reg13
+        found = outcomes.setdefault(group, [0, 0, 0, 0])
+        for position, value in enumerate((n_done, n_upheld, p_done, p_upheld)):
+            found[position] += value
 
-    # Disproportionality against the workforce directory.
+    # 4. The directory's headcounts.
+    members = [WorkforceMember.command == command] if command is not None else []
     headcounts: dict[str, int] = {}
     probationers: dict[str, int] = {}
     for group, count, on_probation in session.execute(
@@ -293,27 +360,7 @@ def compute(
     ):
         headcounts[group] = _int(count)
         probationers[group] = _int(on_probation)
-
-    # A member counts once however many cases they were the subject of: a semi-join (IN) on the blind
-    # index, evaluated once for all members (SQLite builds a temporary index of the subjects in scope).
-    def members_with(member: list[Any], case_: list[Any]) -> dict[str, int]:
-        subjects_in_scope = select(Report.subject_staff_index).where(*cases, *case_)
-        rows = session.execute(
-            select(WorkforceMember.ethnicity, func.count())
-            .where(*members, *member, WorkforceMember.staff_number_index.in_(subjects_in_scope))
-            .group_by(WorkforceMember.ethnicity)
-        )
-        return {group: _int(count) for group, count in rows}
-
-    people = members_with([], [])
-    reg13_people = members_with([WorkforceMember.probationer.is_(True)], [Report.reg13.is_(True)])
-    linked_cases = _int(
-        session.execute(
-            select(func.count()).where(
-                *cases, Report.subject_staff_index.in_(select(WorkforceMember.staff_number_index))
-            )
-        ).scalar()
-    )
+    to_answer, no_case, not_investigated = findings_all.values()
 
     period_from = date_from or (earliest.date() if earliest is not None else today)
     period_to = date_to or max(today, latest.date() if latest is not None else today)
@@ -363,6 +410,16 @@ def compute(
             "cases_linked_to_workforce": linked_cases,
             "cases_not_linked": total - linked_cases,
         },
+        "findings_by_ethnicity": {
+            group: dict(
+                zip(("finalised", "case_to_answer", "people", "people_with_case_to_answer"), values, strict=True)
+            )
+            for group, values in (
+                (group, outcomes.get(group, [0, 0, 0, 0]))
+                for group in list(ETHNICITY_GROUPS) + sorted(set(outcomes) - set(ETHNICITY_GROUPS))
+            )
+        },
+        "regulation_13": dict(zip(("cases", "finalised", "dismissed"), reg13_counts, strict=True)),
         "gross_misconduct": {
             "assessed": gm_assessed,
             "dismissed": gm_dismissed,

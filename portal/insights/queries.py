@@ -1,9 +1,10 @@
-"""The oversight figures portal.stats does not give: Regulation 19 reports due, case to answer by ethnicity,
-Regulation 13 outcomes, and workload per queue and per officer.
+"""The dashboard's figures beyond `stats.compute()`: Regulation 19 reports due and workload per queue and per
+officer, each one grouped query; and case to answer by ethnicity and Regulation 13 outcomes, shaped from
+figures `stats.compute()` already worked out in its passes.
 
-Every function reads clear metadata only (codes, dates, counts) with one grouped query: nothing here
-needs a key, so a supervisor who is a member of no queue sees the same figures. All of them take the same
-`InsightFilters` as the dashboard: cases received in the period, about staff of the command.
+Every function reads clear metadata only (codes, dates, counts): nothing here needs a key, so a supervisor
+who is a member of no queue sees the same figures. The queries take the same `InsightFilters` as the
+dashboard: cases received in the period, about staff of the command.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from .. import workflow
 from ..importers import ETHNICITY_GROUPS
-from ..models import Officer, Queue, Report, WorkforceMember
+from ..models import Officer, Queue, Report
 from ..queues import overdue
 from ..stats import BASELINE_GROUP
 
@@ -100,26 +102,16 @@ class GroupOutcome:
     interval: tuple[float, float] | None
 
 
-def case_to_answer_by_ethnicity(session: Session, filters: InsightFilters) -> dict[str, GroupOutcome]:
+def case_to_answer_by_ethnicity(figures: dict[str, Any]) -> dict[str, GroupOutcome]:
     """Finalised cases and 'case to answer' findings by the subject's ethnicity group (finding 7: Black and
-    Asian staff were more likely to have an allegation substantiated). As in portal.stats, a case's subject
-    is the workforce member with its staff number's blind index, so cases about someone not in the
-    directory are left out; with a command, only members of that command count."""
-    upheld = and_(Report.finding == "case-to-answer")
-    members = [WorkforceMember.command == filters.command] if filters.command else []
-    rows = session.execute(
-        select(
-            WorkforceMember.ethnicity,
-            func.count(Report.id),
-            func.sum(case((upheld, 1), else_=0)),
-            func.count(func.distinct(WorkforceMember.id)),
-            func.count(func.distinct(case((upheld, WorkforceMember.id)))),
-        )
-        .join(Report, Report.subject_staff_index == WorkforceMember.staff_number_index)
-        .where(*case_filters(filters), *members, is_finalised())
-        .group_by(WorkforceMember.ethnicity)
-    ).all()
-    counts = {group: tuple(int(value or 0) for value in values) for group, *values in rows}
+    Asian staff were more likely to have an allegation substantiated), from `stats.compute()`'s
+    `findings_by_ethnicity` (worked out in its per-subject pass). As in portal.stats, a case's subject is the
+    workforce member with its staff number's blind index, so cases about someone not in the directory are
+    left out; with a command, only members of that command count."""
+    counts = {
+        group: (v["finalised"], v["case_to_answer"], v["people"], v["people_with_case_to_answer"])
+        for group, v in figures["findings_by_ethnicity"].items()
+    }
     base_total, base_upheld = counts.get(BASELINE_GROUP, (0, 0, 0, 0))[:2]
     base_rate = base_upheld / base_total if base_total else 0.0
     result = {}
@@ -150,16 +142,11 @@ class Regulation13Outcomes:
         return self.dismissed / self.finalised if self.finalised else 0.0
 
 
-def regulation_13_outcomes(session: Session, filters: InsightFilters) -> Regulation13Outcomes:
-    """Regulation 13 cases, how many are finalised and how many of those ended in dismissal (finding 8)."""
-    total, finalised, dismissed = session.execute(
-        select(
-            func.count(),
-            func.sum(case((is_finalised(), 1), else_=0)),
-            func.sum(case((and_(is_finalised(), Report.sanction == "dismissal"), 1), else_=0)),
-        ).where(*case_filters(filters), Report.reg13.is_(True))
-    ).one()
-    return Regulation13Outcomes(int(total or 0), int(finalised or 0), int(dismissed or 0))
+def regulation_13_outcomes(figures: dict[str, Any]) -> Regulation13Outcomes:
+    """Regulation 13 cases, how many are finalised and how many of those ended in dismissal (finding 8), from
+    `stats.compute()`'s `regulation_13`."""
+    reg13 = figures["regulation_13"]
+    return Regulation13Outcomes(reg13["cases"], reg13["finalised"], reg13["dismissed"])
 
 
 @dataclass(frozen=True)

@@ -154,15 +154,16 @@ class Figures:
 
 def gather(session: Session, filters: InsightFilters, now: datetime) -> Figures:
     today = now.date()
+    figures = stats.compute(
+        session, date_from=filters.date_from, date_to=filters.date_to, command=filters.command, today=today
+    )
     return Figures(
         filters=filters,
         today=today,
-        stats=stats.compute(
-            session, date_from=filters.date_from, date_to=filters.date_to, command=filters.command, today=today
-        ),
+        stats=figures,
         regulation_19_due=queries.regulation_19_due_soon(session, filters, today),
-        case_to_answer=queries.case_to_answer_by_ethnicity(session, filters),
-        regulation_13=queries.regulation_13_outcomes(session, filters),
+        case_to_answer=queries.case_to_answer_by_ethnicity(figures),
+        regulation_13=queries.regulation_13_outcomes(figures),
         queues=queries.queue_workload(session, filters, now),
         officers=queries.officer_workload(session, filters, now),
     )
