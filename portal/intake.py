@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Boolean, Integer, LargeBinary, String, cast, literal_column, null, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import crypto, patterns, routing, workflow
+from . import crypto, notify, patterns, routing, workflow
 from .attachments import CleanFile
 from .models import (
     Attachment,
     CaseEvent,
+    Command,
     Message,
     Queue,
     ReferenceCounter,
     Report,
     RoutingRule,
+    Setting,
     WorkforceMember,
     new_id,
     utcnow,
@@ -61,6 +68,11 @@ class NewReport:
     submission_token: str = ""  # the form's one-time token, so a re-sent form is not a second report
 
 
+# The clocks an operator sets (portal.settings edits them). Named here so that one read serves an intake.
+ACKNOWLEDGE_SETTING = "clock.acknowledge_within_days"
+UPDATE_SETTING = "clock.update_every_days"
+
+
 @dataclass(frozen=True)
 class IntakeSettings:
     acknowledge_within_days: int = 7
@@ -73,6 +85,116 @@ class Submitted:
     report: Report
     receipt: str  # shown once to the reporter, then forgotten
     data_key: bytes  # for in-process follow-up only (demo, seeding); never stored unwrapped
+    queue_code: str = ""  # the queue it was routed to (the report row holds only the queue's id)
+    # Who to tell about the new case (notify.send_new_case, after the commit), when the caller asked for
+    # them; None when not asked for, or when the report is held (nobody is told about a held report).
+    recipients: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class QueueKey:
+    """What an intake needs of a queue: its id, and the public key a new report's data key is sealed to."""
+
+    id: int
+    code: str
+    public_key: bytes
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    """The operator's configuration an intake reads: see load_config. Shared, so never changed in place."""
+
+    commands: tuple[tuple[str, str], ...]  # active commands as (code, name), by name: the report form's list
+    queues: Mapping[str, QueueKey]  # by code
+    rules: tuple[routing.Rule, ...]  # the routing rules, in order
+    pattern_rules: patterns.InterventionRules
+    settings: Mapping[str, str]  # the stored clock settings, by name (portal.settings.clocks_from reads them)
+
+
+def _config_statement() -> Any:
+    """Active commands, queues, routing rules and the intake's settings rows, as one UNION ALL.
+
+    Every branch has the same ten columns; a branch fills those it has and leaves the rest NULL:
+    command (code, name); queue (code, number=id, blob=public key); rule (code=kind, target, reason,
+    params as JSON text, position, number=id, flag=enabled); setting (code=name, target=value).
+    """
+    text, number = String(), Integer()
+    columns = {
+        "kind": text,
+        "code": text,
+        "name": text,
+        "target": text,
+        "reason": text,
+        "params": text,
+        "position": number,
+        "number": number,
+        "flag": Boolean(),
+        "blob": LargeBinary(),
+    }
+
+    def branch(kind: str, **values: Any) -> Any:
+        unknown = set(values) - set(columns)
+        assert not unknown, unknown
+        given = {"kind": literal_column(f"'{kind}'", String), **values}
+        # A typed NULL: PostgreSQL settles a UNION's column types pairwise, and NULL with NULL is text.
+        return select(*(given.get(name, cast(null(), kind_)).label(name) for name, kind_ in columns.items()))
+
+    commands = branch("c", code=Command.code, name=Command.name, flag=Command.active).where(Command.active)
+    queues = branch("q", code=Queue.code, number=Queue.id, blob=Queue.public_key)
+    rules = branch(
+        "r",
+        code=RoutingRule.kind,
+        target=RoutingRule.target,
+        reason=RoutingRule.reason,
+        params=cast(RoutingRule.params, String),
+        position=RoutingRule.position,
+        number=RoutingRule.id,
+        flag=RoutingRule.enabled,
+    )
+    settings = branch("s", code=Setting.name, target=Setting.value).where(Setting.name.in_(CONFIG_SETTINGS))
+    # By kind; commands by name (in the database's collation, as the form always listed them), rules in order.
+    return union_all(commands, queues, rules, settings).order_by(
+        literal_column("kind"), literal_column("name"), literal_column("position"), literal_column("number")
+    )
+
+
+CONFIG_SETTINGS = (ACKNOWLEDGE_SETTING, UPDATE_SETTING, patterns.SETTING)
+CONFIG_STATEMENT = _config_statement()
+
+
+def load_config(session: Session) -> IntakeConfig:
+    """The commands, queues, routing rules, pattern rules and clocks an intake uses, in one statement.
+
+    Read afresh for every request, so a change is seen by the next request in every worker, however it
+    was made (administration pages, the command line, an importer, SQL). Only the parsing is reused: rows
+    equal to ones this process has already parsed give back the same IntakeConfig.
+    """
+    return _parse_config(tuple(map(tuple, session.execute(CONFIG_STATEMENT))))
+
+
+@lru_cache(maxsize=8)
+def _parse_config(rows: tuple[tuple[Any, ...], ...]) -> IntakeConfig:
+    commands: list[tuple[str, str]] = []
+    queues: dict[str, QueueKey] = {}
+    rules: list[routing.Rule] = []
+    stored: dict[str, str] = {}
+    for kind, code, name, target, reason, params, _position, number, flag, blob in rows:
+        if kind == "c":
+            commands.append((code, name))
+        elif kind == "q":
+            queues[code] = QueueKey(number, code, bytes(blob))
+        elif kind == "r":
+            values = json.loads(params) if params is not None else None
+            rules.append(routing.Rule(code, target, reason, dict(values or {}), bool(flag)))
+        elif kind == "s":
+            stored[code] = target
+    return IntakeConfig(
+        commands=tuple(commands),
+        queues=MappingProxyType(queues),
+        rules=tuple(rules),
+        pattern_rules=patterns.parse_rules(stored.pop(patterns.SETTING, None)),
+        settings=MappingProxyType(stored),
+    )
 
 
 def data_key_context(report_id: str) -> str:
@@ -155,7 +277,7 @@ def seal_message(report: Report, dek: bytes, author: str, body: str, at: datetim
     return message
 
 
-def wrap_data_key(report: Report, dek: bytes, queue: Queue, recovery_public_key: bytes) -> None:
+def wrap_data_key(report: Report, dek: bytes, queue: Queue | QueueKey, recovery_public_key: bytes) -> None:
     context = data_key_context(report.id)
     report.dek_for_queue = crypto.seal_to(queue.public_key, dek, context=context)
     report.dek_for_recovery = crypto.seal_to(recovery_public_key, dek, context=context)
@@ -167,30 +289,41 @@ def submit_report(
     secrets: ServerSecrets,
     settings: IntakeSettings,
     now: datetime | None = None,
+    *,
+    config: IntakeConfig | None = None,
+    read_recipients: bool = False,
 ) -> Submitted:
     """Seal, route and store a new report, start its clocks, and return it with its one-time receipt.
 
+    `config`: the configuration the caller already read in this transaction (load_config), if any.
+    `read_recipients`: also read who to tell about the new case, before the year's counter is locked.
     The caller commits. Nothing here keeps the receipt or any plaintext.
     """
     now = now or utcnow()
     if new.mode == "anonymous":
         new.reporter_name = new.reporter_contact = ""
     with session.no_autoflush:  # the reads below need nothing pending: one flush at the end, not nine
-        return _submit(session, new, secrets, settings, now)
+        return _submit(session, new, secrets, settings, now, config or load_config(session), read_recipients)
 
 
 def _submit(
-    session: Session, new: NewReport, secrets: ServerSecrets, settings: IntakeSettings, now: datetime
+    session: Session,
+    new: NewReport,
+    secrets: ServerSecrets,
+    settings: IntakeSettings,
+    now: datetime,
+    config: IntakeConfig,
+    read_recipients: bool,
 ) -> Submitted:
     staff_index = crypto.staff_number_index(secrets.blind_index_key, new.subject_staff_number)
     name_index = crypto.name_index(secrets.blind_index_key, new.subject_name)
-    member = workforce_member(session, staff_index)
+    member = workforce_facts(session, staff_index)
     subject_command = new.subject_command or (member.command if member else None)
-    earlier = patterns.earlier_concerns(session, staff_index, name_index)
-    flags = patterns.assess(earlier, now, patterns.load_rules(session))
-    held_matches = held_reports_about(session, staff_index, name_index)
+    earlier, held_ids = patterns.concerns_about(session, staff_index, name_index)
+    flags = patterns.assess(earlier, now, config.pattern_rules)
+    held_matches = held_reports(session, held_ids)
 
-    queues = {q.code: q for q in session.scalars(select(Queue)).all()}
+    queues = config.queues
     holding = new.hold_until_corroborated and not held_matches
     if holding:
         decision = routing.RoutingDecision(routing.DPS, ["Held until someone else raises a concern about the person."])
@@ -203,7 +336,11 @@ def _submit(
             pattern_flagged=bool(flags),
             corroborates_held=bool(held_matches),
         )
-        decision = routing.route_report(facts, load_rules(session), queues)
+        decision = routing.route_report(facts, config.rules, queues)
+    queue = queues[decision.queue]
+    recipients = None
+    if read_recipients and not holding:
+        recipients = notify.new_case_recipients(session, queue.id, staff_index)
     clocks = workflow.intake_clocks(now, settings.acknowledge_within_days, settings.update_every_days)
 
     report = Report(
@@ -212,7 +349,7 @@ def _submit(
         mode=new.mode,
         category=new.category,
         state="received",
-        queue_id=queues[decision.queue].id,
+        queue_id=queue.id,
         routing_reasons=decision.reasons,
         iopc_flags=routing.iopc_referral_flags(new.category),
         iopc_flagged=bool(routing.iopc_referral_flags(new.category)),
@@ -238,7 +375,7 @@ def _submit(
     assert normalised is not None
     report.receipt_index = crypto.receipt_lookup_index(secrets.receipt_pepper, normalised)
     report.dek_for_receipt = crypto.wrap_key(crypto.receipt_key(normalised), dek, context=data_key_context(report.id))
-    wrap_data_key(report, dek, queues[decision.queue], secrets.recovery_public_key)
+    wrap_data_key(report, dek, queue, secrets.recovery_public_key)
     values = {name: getattr(new, name) for name in REPORT_FIELDS if name != "occurred_on"}
     values["occurred_on"] = new.occurred_on.isoformat() if new.occurred_on else ""
     seal_report_fields(report, dek, values)
@@ -252,22 +389,28 @@ def _submit(
     for held in held_matches:
         release_held(session, held, settings, now, reason="corroborated")
     session.flush()
-    return Submitted(report, receipt, dek)
+    return Submitted(report, receipt, dek, queue.code, recipients)
 
 
-def workforce_member(session: Session, staff_index: bytes | None) -> WorkforceMember | None:
-    """The directory entry for a staff number, if the directory has it."""
+def workforce_facts(session: Session, staff_index: bytes | None) -> Any:
+    """What the workforce directory says of a staff number (command, rank band, ethnicity, probationer)."""
     if staff_index is None:
         return None
-    return session.scalar(select(WorkforceMember).where(WorkforceMember.staff_number_index == staff_index))
+    return session.execute(
+        select(
+            WorkforceMember.command,
+            WorkforceMember.rank_band,
+            WorkforceMember.ethnicity,
+            WorkforceMember.probationer,
+        ).where(WorkforceMember.staff_number_index == staff_index)
+    ).first()
 
 
-def held_reports_about(session: Session, staff_index: bytes | None, name_index: bytes | None) -> list[Report]:
-    """Reports held until corroborated that are about the same person."""
-    condition = patterns.subject_condition(staff_index, name_index)
-    if condition is None:
+def held_reports(session: Session, ids: list[str]) -> list[Report]:
+    """Held reports by id (patterns.concerns_about finds them; a match is rare, so loaded only then)."""
+    if not ids:
         return []
-    return list(session.scalars(select(Report).where(condition, Report.held.is_(True))))
+    return list(session.scalars(select(Report).where(Report.id.in_(ids), Report.held.is_(True))))
 
 
 def release_held(session: Session, report: Report, settings: IntakeSettings, now: datetime, *, reason: str) -> None:

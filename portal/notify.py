@@ -207,14 +207,35 @@ def notify_new_case(session: Session, config: Mapping[str, Any], report: Report)
     happens to the mail.
     """
     try:
-        recipients = queue_recipients(session, report.queue_id, exclude_staff_index=report.subject_staff_index)
-        if not recipients:
-            log.warning("notification not sent, nobody to tell: kind=%s queue_id=%s", NEW_CASE, report.queue_id)
-            return 0
-        queue_code = session.scalar(select(Queue.code).where(Queue.id == report.queue_id)) or "?"
-        mail = new_case_mail(config, report.reference, queue_code, recipients)
-        return len(recipients) if send(config, mail) else 0
+        recipients = new_case_recipients(session, report.queue_id, report.subject_staff_index)
+        if recipients:
+            queue_code = session.scalar(select(Queue.code).where(Queue.id == report.queue_id)) or "?"
+        else:
+            queue_code = "?"
+        return send_new_case(config, report.reference, report.queue_id, queue_code, recipients)
     except Exception as exc:  # a database hiccup here must not cost the reporter their receipt
+        log.warning("notification failed (%s): kind=%s", type(exc).__name__, NEW_CASE)
+        return 0
+
+
+def new_case_recipients(session: Session, queue_id: int, subject_staff_index: bytes | None) -> list[str]:
+    """Who send_new_case will tell about a new case in the queue. A new report's intake reads it before its
+    commit, in the same transaction, and sends after the commit."""
+    return queue_recipients(session, queue_id, exclude_staff_index=subject_staff_index)
+
+
+def send_new_case(
+    config: Mapping[str, Any], reference: str, queue_id: int, queue_code: str, recipients: list[str]
+) -> int:
+    """Mail the recipients that case `reference` has arrived in the queue. Call it only after the commit.
+    Returns how many were mailed; never raises."""
+    try:
+        if not recipients:
+            log.warning("notification not sent, nobody to tell: kind=%s queue_id=%s", NEW_CASE, queue_id)
+            return 0
+        mail = new_case_mail(config, reference, queue_code, recipients)
+        return len(recipients) if send(config, mail) else 0
+    except Exception as exc:  # the receipt matters more than the mail
         log.warning("notification failed (%s): kind=%s", type(exc).__name__, NEW_CASE)
         return 0
 

@@ -48,7 +48,11 @@ class InterventionRules:
 
 
 def load_rules(session: Session) -> InterventionRules:
-    raw = session.scalar(select(Setting.value).where(Setting.name == SETTING))
+    return parse_rules(session.scalar(select(Setting.value).where(Setting.name == SETTING)))
+
+
+def parse_rules(raw: str | None) -> InterventionRules:
+    """The rules stored as JSON in the settings row; the defaults when there is none or it is unreadable."""
     if not raw:
         return InterventionRules()
     try:
@@ -97,6 +101,33 @@ def earlier_concerns(
         query = query.where(Report.id != exclude_id)
     by_name = staff_index is None
     return [EarlierConcern(*row, by_name_only=by_name) for row in session.execute(query)]
+
+
+def concerns_about(
+    session: Session, staff_index: bytes | None, name_index: bytes | None
+) -> tuple[list[EarlierConcern], list[str]]:
+    """For a new report, in one statement: the earlier concerns about the person (as earlier_concerns),
+    and the ids of the reports about them held until corroborated."""
+    condition = subject_condition(staff_index, name_index)
+    if condition is None:
+        return [], []
+    # No ORDER BY in SQL: the planner must keep to the blind-index index; the few rows are sorted here.
+    rows = session.execute(
+        select(
+            Report.reference,
+            Report.received_at,
+            Report.category,
+            Report.state,
+            Report.finding,
+            Report.queue_id,
+            Report.held,
+            Report.id,
+        ).where(condition)
+    ).all()
+    by_name = staff_index is None
+    earlier = [EarlierConcern(*row[:6], by_name_only=by_name) for row in rows if not row.held]
+    earlier.sort(key=lambda concern: concern.received_at)
+    return earlier, [row.id for row in rows if row.held]
 
 
 @dataclass(frozen=True)

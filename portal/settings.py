@@ -13,11 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .intake import IntakeSettings
+from .intake import ACKNOWLEDGE_SETTING, UPDATE_SETTING, IntakeConfig, IntakeSettings
 from .models import Setting
 
-ACKNOWLEDGE_SETTING = "clock.acknowledge_within_days"
-UPDATE_SETTING = "clock.update_every_days"
 MIN_DAYS = 1
 MAX_DAYS = 365
 
@@ -42,6 +40,15 @@ def clock_settings(session: Session, config: Mapping[str, Any]) -> IntakeSetting
             select(Setting.name, Setting.value).where(Setting.name.in_((ACKNOWLEDGE_SETTING, UPDATE_SETTING)))
         ).all()
     )
+    return _clocks(rows, config)
+
+
+def clocks_from(intake_config: IntakeConfig, config: Mapping[str, Any]) -> IntakeSettings:
+    """The same as clock_settings, from the settings rows portal.intake.load_config has already read."""
+    return _clocks(intake_config.settings, config)
+
+
+def _clocks(rows: Mapping[str, str], config: Mapping[str, Any]) -> IntakeSettings:
     return IntakeSettings(
         acknowledge_within_days=_days(rows.get(ACKNOWLEDGE_SETTING), config.get("ACKNOWLEDGE_WITHIN_DAYS", 7)),
         update_every_days=_days(rows.get(UPDATE_SETTING), config.get("UPDATE_EVERY_DAYS", 28)),

@@ -7,16 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
 from .. import crypto, intake, notify, reporter_access, server_secrets
 from ..attachments import CleanFile, RejectedFile, check_file
 from ..extensions import csrf, limiter
-from ..models import Command, db, utcnow
+from ..models import db, utcnow
 from ..routing import CATEGORIES
-from ..settings import clock_settings
+from ..settings import clock_settings, clocks_from
 from ..workflow import MODES
 from . import bp
 from .forms import ReceiptForm, ReplyForm, ReportForm, SignOutForm, WithdrawForm
@@ -44,11 +43,6 @@ def _read_files(storages: list[FileStorage]) -> tuple[list[CleanFile], list[str]
     return clean, problems
 
 
-def _commands() -> list[tuple[str, str]]:
-    rows = db.session.execute(select(Command.code, Command.name).where(Command.active).order_by(Command.name))
-    return [(code, name) for code, name in rows]
-
-
 @bp.get("/")
 def landing() -> Any:
     return render_template("report/landing.html", modes=MODES)
@@ -58,8 +52,9 @@ def landing() -> Any:
 @csrf.exempt  # the form checks its own token, so a timed-out token keeps what was typed
 @limiter.limit(_rate("RATE_LIMIT_REPORT"), methods=["POST"])
 def report() -> Any:
+    config = intake.load_config(db.session)  # commands, queues, rules, clocks: one statement
     form = ReportForm()
-    form.set_commands(_commands())
+    form.set_commands(config.commands)
     if request.method == "GET":
         form.submission.data = secrets.token_urlsafe(24)
         return render_template("report/form.html", form=form, modes=MODES, categories=CATEGORIES)
@@ -99,11 +94,13 @@ def report() -> Any:
         wants_email_updates=bool(form.email_updates.data),
         hold_until_corroborated=bool(form.hold_until_corroborated.data),
     )
-    settings = clock_settings(db.session, current_app.config)
+    settings = clocks_from(config, current_app.config)
     try:
-        submitted = intake.submit_report(db.session, new, server_secrets(), settings)
+        submitted = intake.submit_report(
+            db.session, new, server_secrets(), settings, config=config, read_recipients=True
+        )
         report = submitted.report
-        # Read before the commit expires them, so the receipt page costs no second query.
+        # Read before the commit expires them, so neither the receipt page nor the mail costs a query.
         shown = {
             "reference": report.reference,
             "acknowledge_due": report.acknowledge_due_at,
@@ -111,6 +108,7 @@ def report() -> Any:
             "held": report.held,
             "held_until": report.held_until,
         }
+        queue_id = report.queue_id
         db.session.commit()
     except IntegrityError:
         # The same form sent twice at once: the other request made the report.
@@ -119,8 +117,10 @@ def report() -> Any:
         if sent is None:
             raise
         return render_template("report/already_sent.html", reference=sent)
-    if not shown["held"]:
-        notify.notify_new_case(db.session, current_app.config, submitted.report)
+    if submitted.recipients is not None:  # None: held, and nobody is told about a held report
+        notify.send_new_case(
+            current_app.config, shown["reference"], queue_id, submitted.queue_code, submitted.recipients
+        )
     # Shown once, straight from this response: the receipt is never stored, redirected or logged.
     return render_template("report/receipt.html", receipt=submitted.receipt, **shown)
 
