@@ -63,7 +63,7 @@ import math
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, and_, case, cast, func, literal, or_, select, text, type_coerce
+from sqlalchemy import Date, Integer, and_, case, cast, func, literal, or_, select, text, type_coerce, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -177,33 +177,26 @@ def compute(
     days = _days_expression(dialect)
     open_cutoff = datetime.combine(today - timedelta(days=OPEN_OVER_DAYS), time.min)
 
-    def count_if(*conditions: ColumnElement[bool]) -> Any:
-        return func.sum(case((and_(*conditions), 1), else_=0))
-
     def flag(condition: ColumnElement[bool]) -> Any:
         return case((condition, 1), else_=0)
 
     if dialect == "postgresql":
-        # The per-subject grouping below hashes up to one entry per subject: keep it in memory at 1M cases.
+        # Room for the hash tables of the per-subject pass (the directory, the name-only subjects) in memory,
+        # and no JIT: compiling these statements cost more (0.1 s) than it saves on a few passes.
         session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL jit = off"))
 
-    # 1. One pass over ix_reports_oversight gives every count that is a sum over cases: per group of the
-    # codes the figures split by (a few thousand groups however many cases), folded in Python below.
-    is_finalised = flag(finalised)
-    gross = flag(Report.severity == "gross-misconduct")
-    dismissal = flag(Report.sanction == "dismissal")
-    reg13 = flag(Report.reg13.is_(True))
-    group_columns = (
-        Report.category,
-        Report.state,
-        Report.subject_command,
-        Report.source,
-        Report.finding,
-        gross,
-        dismissal,
-        reg13,
-        is_finalised,
-    )
+    # 1. One pass over ix_reports_oversight gives every count that is a sum over cases: grouped by the codes the
+    # figures split by, which lead that index (so SQLite streams the groups in index order, no sort), with the
+    # yes/no conditions as filtered counts (cheaper than more grouping keys). A few thousand groups however
+    # many cases, folded in Python below.
+    def counted(*conditions: ColumnElement[bool]) -> Any:
+        return func.count().filter(and_(*conditions))
+
+    gross = Report.severity == "gross-misconduct"
+    dismissal_ = Report.sanction == "dismissal"
+    reg13_ = Report.reg13.is_(True)
+    dated_ = Report.finalised_at.is_not(None)
     total = finalised_count = open_old = with_finding = gm_assessed = gm_dismissed = 0
     findings_all = {"case-to-answer": 0, "no-case-to-answer": 0, "not-investigated": 0}
     category_counts: dict[str, list[int]] = {}  # cases, finalised, yes, no, not investigated
@@ -212,45 +205,68 @@ def compute(
     by_source: dict[str, int] = {}
     reg13_counts = [0, 0, 0]  # cases, finalised, finalised and dismissed
     earliest = latest = None
-    for row in session.execute(
+    statement = (
         select(
-            *group_columns,
+            Report.category,
+            Report.state,
+            Report.subject_command,
+            Report.source,
+            Report.finding,
             func.count(),
-            count_if(Report.received_at < open_cutoff),
+            counted(dated_),
+            counted(~dated_, Report.received_at < open_cutoff),
+            counted(gross),
+            counted(gross, dismissal_),
+            counted(reg13_),
+            counted(reg13_, dismissal_),
+            counted(reg13_, dated_),
+            counted(reg13_, dismissal_, dated_),
             func.min(Report.received_at),
             func.max(Report.received_at),
         )
         .where(*cases)
-        .group_by(*group_columns)
-    ):
-        category, state, command_code, source, finding, is_gross, is_dismissal, is_reg13, done = row[:9]
-        count, old, first, last = _int(row[9]), _int(row[10]), row[11], row[12]
+        .group_by(Report.category, Report.state, Report.subject_command, Report.source, Report.finding)
+    )
+    if dialect == "sqlite":  # without ANALYZE statistics SQLite may walk another index and read every row
+        statement = statement.with_hint(Report, "INDEXED BY ix_reports_oversight", "sqlite")
+    for row in session.execute(statement):
+        category, state, command_code, source, finding = row[:5]
+        (
+            count,
+            with_date,
+            old,
+            n_gross,
+            n_gross_dismissed,
+            n_reg13,
+            n_reg13_dismissed,
+            reg13_dated,
+            reg13_done_dismissed,
+        ) = (_int(value) for value in row[5:14])
+        first, last = row[14], row[15]
         total += count
         states[state] = states.get(state, 0) + count
         by_command[command_code or "unknown"] = by_command.get(command_code or "unknown", 0) + count
         by_source[source] = by_source.get(source, 0) + count
         earliest = first if earliest is None or (first is not None and first < earliest) else earliest
         latest = last if latest is None or (last is not None and last > latest) else latest
+        gm_assessed += n_gross
+        gm_dismissed += n_gross_dismissed
+        reg13_counts[0] += n_reg13
         counts = category_counts.setdefault(category, [0, 0, 0, 0, 0])
         counts[0] += count
-        if is_gross:
-            gm_assessed += count
-            gm_dismissed += count if is_dismissal else 0
-        if is_reg13:
-            reg13_counts[0] += count
-        if not done:
-            open_old += old
-            continue
-        finalised_count += count
-        counts[1] += count
-        if is_reg13:
-            reg13_counts[1] += count
-            reg13_counts[2] += count if is_dismissal else 0
+        # Finalised: a finalised date, or a final state (then every case of the group is finalised).
+        final_state = state in workflow.FINAL_STATES
+        done = count if final_state else with_date
+        open_old += 0 if final_state else old
+        finalised_count += done
+        counts[1] += done
+        reg13_counts[1] += n_reg13 if final_state else reg13_dated
+        reg13_counts[2] += n_reg13_dismissed if final_state else reg13_done_dismissed
         if finding is not None:
-            with_finding += count
+            with_finding += done
         if finding in findings_all:
-            findings_all[finding] += count
-            counts[2 + list(findings_all).index(finding)] += count
+            findings_all[finding] += done
+            counts[2 + list(findings_all).index(finding)] += done
 
     # 2. Days to finalise as a histogram (one row per distinct number of days: a few thousand at most, however
     # many cases): the sum, the share over two years, the buckets and the exact median all follow from it.
@@ -280,63 +296,69 @@ def compute(
             "not_investigated_rate": _rate(not_inv, done),
         }
 
-    # 3. Per subject, in one pass over ix_reports_subject_outcome, joined to the directory: repeat subjects,
-    # the people behind the disproportionality measures and the findings by ethnicity. The subject key is the
-    # staff number's blind index, else the name's; a member of the directory is one subject at most.
-    name_only = case((Report.subject_staff_index.is_(None), Report.subject_name_index))
+    # 3. Per subject, joined to the directory: repeat subjects, the people behind the disproportionality
+    # measures and the findings by ethnicity. The subject key is the staff number's blind index, else the
+    # name's. Two groupings, each in the order of ix_reports_subject_outcome (so each streams through the
+    # index, no hash table of ~700,000 subjects): by staff number, then by name where no number was given.
+    # A member of the directory is one subject at most.
     upheld = and_(finalised, Report.finding == "case-to-answer")
-    per_subject = (
-        select(
-            Report.subject_staff_index.label("staff_index"),
-            func.count().label("cases"),
-            func.max(dismissal).label("dismissed"),
-            func.max(reg13).label("reg13"),
-            func.sum(is_finalised).label("finalised"),
-            count_if(upheld).label("upheld"),
+
+    def per_subject(key: Any, *where: ColumnElement[bool]) -> Any:
+        return (
+            select(
+                Report.subject_staff_index.label("staff_index")
+                if key is Report.subject_staff_index
+                else literal(None, Report.subject_staff_index.type).label("staff_index"),
+                func.count().label("cases"),
+                counted(dismissal_).label("dismissed"),
+                counted(reg13_).label("reg13"),
+                counted(finalised).label("finalised"),
+                counted(upheld).label("upheld"),
+            )
+            .where(*cases, *where)
+            .group_by(key)
         )
-        .where(*cases, or_(Report.subject_staff_index.is_not(None), Report.subject_name_index.is_not(None)))
-        .group_by(Report.subject_staff_index, name_only)
-        .subquery()
-    )
+
+    subject = union_all(
+        per_subject(Report.subject_staff_index, Report.subject_staff_index.is_not(None)),
+        per_subject(
+            Report.subject_name_index, Report.subject_staff_index.is_(None), Report.subject_name_index.is_not(None)
+        ),
+    ).subquery()
     member = WorkforceMember
-    in_scope = literal(True) if command is None else member.command == command
     subjects = repeat_subjects = repeat_dismissed = linked_cases = 0
     people: dict[str, int] = {}
     reg13_people: dict[str, int] = {}
     outcomes: dict[str, list[int]] = {}  # finalised, case to answer, people, people with case to answer
-    # Each grouped expression is built once: PostgreSQL matches a GROUP BY expression to the selected one only
-    # when both carry the same bound parameters.
-    on_probation = func.coalesce(member.probationer, False)
-    counted_member = flag(and_(member.id.is_not(None), in_scope))
-    is_linked = flag(member.id.is_not(None))
+    # Grouped by plain columns (a few hundred groups), so that PostgreSQL's estimate picks a hash aggregate.
     for row in session.execute(
         select(
             member.ethnicity,
-            on_probation,
-            counted_member,
-            is_linked,
+            member.probationer,
+            member.command,
             func.count(),
-            func.sum(flag(per_subject.c.cases >= 2)),
-            func.sum(flag(and_(per_subject.c.cases >= 2, per_subject.c.dismissed == 1))),
-            func.sum(per_subject.c.cases),
-            func.sum(per_subject.c.reg13),
-            func.sum(per_subject.c.finalised),
-            func.sum(per_subject.c.upheld),
-            func.sum(flag(per_subject.c.finalised > 0)),
-            func.sum(flag(per_subject.c.upheld > 0)),
+            func.sum(flag(subject.c.cases >= 2)),
+            func.sum(flag(and_(subject.c.cases >= 2, subject.c.dismissed > 0))),
+            func.sum(subject.c.cases),
+            func.sum(flag(subject.c.reg13 > 0)),
+            func.sum(subject.c.finalised),
+            func.sum(subject.c.upheld),
+            func.sum(flag(subject.c.finalised > 0)),
+            func.sum(flag(subject.c.upheld > 0)),
         )
-        .select_from(per_subject)
-        .outerjoin(member, member.staff_number_index == per_subject.c.staff_index)
-        .group_by(member.ethnicity, on_probation, counted_member, is_linked)
+        .select_from(subject)
+        .outerjoin(member, member.staff_number_index == subject.c.staff_index)
+        .group_by(member.ethnicity, member.probationer, member.command)
     ):
-        group, probationer, counted, linked = row[0], bool(row[1]), bool(row[2]), bool(row[3])
-        n, two_or_more, two_dismissed, n_cases, n_reg13, n_done, n_upheld, p_done, p_upheld = (_int(v) for v in row[4:])
+        group, probationer, member_command = row[0], bool(row[1]), row[2]
+        n, two_or_more, two_dismissed, n_cases, n_reg13, n_done, n_upheld, p_done, p_upheld = (_int(v) for v in row[3:])
         subjects += n
         repeat_subjects += two_or_more
         repeat_dismissed += two_dismissed
-        if linked:
-            linked_cases += n_cases
-        if not counted:
+        if group is None:  # not in the directory (or known by name only)
+            continue
+        linked_cases += n_cases
+        if command is not None and member_command != command:
             continue
         people[group] = people.get(group, 0) + n
         if probationer:
