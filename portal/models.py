@@ -12,15 +12,18 @@ from datetime import UTC, date, datetime
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -383,6 +386,35 @@ class Setting(db.Model):
     value: Mapped[str] = mapped_column(String(200))
 
 
+# The columns of `reports` the oversight figures read (portal.stats, and portal.insights through it). A change to
+# any of them, or any insert, delete or change of `workforce`, bumps FiguresVersion (triggers, migration 0006).
+FIGURES_COLUMNS = (*OVERSIGHT_COLUMNS, "subject_staff_index", "subject_name_index")
+
+
+class FiguresVersion(db.Model):
+    """How often the data behind the oversight figures has changed: one row (id 1).
+
+    Database triggers on `reports` and `workforce` (migration 0006) add one to it in the transaction of every
+    change that can move a figure, whatever code or tool made it, so that portal.figures can tell whether a
+    snapshot it kept is still the truth without reading the cases again.
+    """
+
+    __tablename__ = "figures_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FiguresSnapshot(db.Model):
+    """Oversight figures as worked out at `version` for one set of filters (`key`), as JSON: codes and counts only."""
+
+    __tablename__ = "figures_snapshots"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+    seconds: Mapped[float] = mapped_column(Float)  # how long working them out took
+    figures: Mapped[str] = mapped_column(Text)
+
+
 __all__ = [
     "db",
     "Command",
@@ -402,4 +434,6 @@ __all__ = [
     "AuditEntry",
     "Setting",
     "WorkforceMember",
+    "FiguresVersion",
+    "FiguresSnapshot",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from .. import figures as figures_cache
 from .. import stats
 from ..routing import CATEGORIES
 from . import queries
@@ -144,6 +145,8 @@ class Figures:
     regulation_13: queries.Regulation13Outcomes
     queues: list[queries.QueueLoad]
     officers: list[queries.OfficerLoad]
+    worked_out_at: datetime | None = None  # when the figures over the cases were worked out (portal.figures)
+    worked_out_seconds: float = 0.0
 
     @property
     def period(self) -> tuple[date, date]:
@@ -153,19 +156,36 @@ class Figures:
 
 
 def gather(session: Session, filters: InsightFilters, now: datetime) -> Figures:
+    """The dashboard's figures. Those over the cases (portal.stats, and the Regulation 19 reports due) come from
+    portal.figures: worked out again only when a case or the directory has changed since. The workload of
+    queues and officers is read live, since their clocks run on with nothing changing. The caller commits
+    (a snapshot may have been stored)."""
     today = now.date()
-    figures = stats.compute(
-        session, date_from=filters.date_from, date_to=filters.date_to, command=filters.command, today=today
+
+    def work() -> dict[str, Any]:
+        return {
+            "stats": stats.compute(
+                session, date_from=filters.date_from, date_to=filters.date_to, command=filters.command, today=today
+            ),
+            "regulation_19_due": queries.regulation_19_due_soon(session, filters, today),
+        }
+
+    key = figures_cache.snapshot_key(
+        view="insights", date_from=filters.date_from, date_to=filters.date_to, command=filters.command, today=today
     )
+    worked = figures_cache.worked_out(session, key, work)
+    case_figures = worked.figures["stats"]
     return Figures(
         filters=filters,
         today=today,
-        stats=figures,
-        regulation_19_due=queries.regulation_19_due_soon(session, filters, today),
-        case_to_answer=queries.case_to_answer_by_ethnicity(figures),
-        regulation_13=queries.regulation_13_outcomes(figures),
+        stats=case_figures,
+        regulation_19_due=worked.figures["regulation_19_due"],
+        case_to_answer=queries.case_to_answer_by_ethnicity(case_figures),
+        regulation_13=queries.regulation_13_outcomes(case_figures),
         queues=queries.queue_workload(session, filters, now),
         officers=queries.officer_workload(session, filters, now),
+        worked_out_at=worked.computed_at,
+        worked_out_seconds=worked.seconds,
     )
 
 

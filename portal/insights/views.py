@@ -39,6 +39,7 @@ def dashboard() -> Any:
     if form.errors:
         return _problem_page(form, commands)
     figures = tables.gather(db.session, form.filters, utcnow())
+    db.session.commit()  # the snapshot of the figures, if they were worked out afresh
     built = tables.build_all(figures)
     return render_template(
         "insights/dashboard.html",

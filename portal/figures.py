@@ -1,0 +1,87 @@
+"""The oversight figures as last worked out, kept until the data behind them changes.
+
+Working the figures out (portal.stats) reads every case in the period: seconds at a million cases. They change
+only when a case or the workforce directory does, and the database itself counts those changes: triggers on
+`reports` and `workforce` (migration 0006) bump `figures_version` in the same transaction as the change,
+whatever code or tool made it. A snapshot is stored with the version it was worked out at and served only
+while the version is unchanged, so what is shown is always what a fresh computation would give.
+
+Reading the version before the figures makes this safe under concurrent writes: a change committed while the
+figures are being worked out may or may not be in them, but it has moved the version past the one the
+snapshot is stored with, so the snapshot is worked out again at the next request. Nothing here is content:
+snapshots hold the same codes and counts as `flask portal stats --json`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from .models import FiguresSnapshot, FiguresVersion, utcnow
+
+
+@dataclass(frozen=True)
+class Worked:
+    """Figures, when they were worked out, and whether this request had to work them out."""
+
+    figures: dict[str, Any]
+    computed_at: datetime
+    seconds: float
+    fresh: bool  # worked out for this request (else read from a snapshot of the same data)
+
+
+def version(session: Session) -> int:
+    """How many changes the data behind the figures has seen (one indexed row)."""
+    return int(session.scalar(select(FiguresVersion.version).where(FiguresVersion.id == 1)) or 0)
+
+
+def snapshot_key(**parts: Any) -> str:
+    """A stable key for one set of filters (dates as ISO text, None as null)."""
+    return json.dumps({name: None if value is None else str(value) for name, value in parts.items()}, sort_keys=True)
+
+
+def worked_out(session: Session, key: str, work: Callable[[], dict[str, Any]]) -> Worked:
+    """The figures for `key`: the snapshot if nothing has changed since it was worked out, else `work()`'s,
+    stored for next time. `work` must return JSON-ready figures; they come back through JSON either way, so
+    a caller sees the same types whether or not they were just worked out."""
+    at_version = version(session)
+    row = session.execute(
+        select(FiguresSnapshot.figures, FiguresSnapshot.computed_at, FiguresSnapshot.seconds).where(
+            FiguresSnapshot.key == key, FiguresSnapshot.version == at_version
+        )
+    ).first()
+    if row is not None:
+        return Worked(json.loads(row.figures), row.computed_at, row.seconds, fresh=False)
+    started = time.perf_counter()
+    text = json.dumps(work())  # in the order worked out: the tables list groups in that order
+    seconds = time.perf_counter() - started
+    now = utcnow()
+    _store(session, key, at_version, now, seconds, text)
+    return Worked(json.loads(text), now, seconds, fresh=True)
+
+
+def _store(session: Session, key: str, at_version: int, now: datetime, seconds: float, text: str) -> None:
+    """Keep the snapshot, and drop those of older versions (nobody can be served them again). Its own savepoint:
+    a snapshot that cannot be stored (another request storing the same one) costs nothing but the saving."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {"key": key, "version": at_version, "computed_at": now, "seconds": seconds, "figures": text}
+    statement = insert(FiguresSnapshot).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[FiguresSnapshot.key], set_={name: statement.excluded[name] for name in values if name != "key"}
+    )
+    try:
+        with session.begin_nested():
+            session.execute(delete(FiguresSnapshot).where(FiguresSnapshot.version < at_version))
+            session.execute(statement)
+    except DBAPIError:  # a lock timeout or a serialisation failure: the figures are right, only not kept
+        pass
