@@ -49,7 +49,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from portal import casework, recovery
+from portal import casework, recovery, stats
 from portal.models import Report, db, utcnow
 from tests.helpers import receipt_of, submit
 
@@ -696,3 +696,22 @@ def test_stats_without_json_prints_a_summary(app, tmp_path):
         "Cases received 2018-11-01" in result.output
         and "Open: 8, of which received over a year ago: 6" in result.output
     )
+
+
+@pytest.mark.parametrize(
+    ("received", "finalised", "days"),
+    [
+        ("2026-01-01 23:59:59.999999", "2026-01-02 00:00:00", 1),
+        ("2026-01-01 00:00:00", "2026-01-01 23:59:59.999999", 0),
+        ("2024-02-28 12:00:00", "2024-03-01 11:59:59", 2),  # a leap day between
+        ("2019-03-01 06:30:00", "2021-06-01 22:10:00", 823),
+    ],
+)
+def test_days_to_finalise_are_whole_calendar_days_whatever_the_time_of_day(app, received, finalised, days):
+    from tests.test_insights import add_case
+
+    with app.app_context():
+        report = add_case(received=datetime.fromisoformat(received), finalised=datetime.fromisoformat(finalised))
+        db.session.commit()
+        expression = stats._days_expression(db.engine.dialect.name)
+        assert db.session.scalar(select(expression).where(Report.id == report.id)) == days

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Date, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from .. import workflow
@@ -24,6 +24,9 @@ from ..queues import overdue
 from ..stats import BASELINE_GROUP
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile, as portal.stats
+# SQLite without planner statistics prefers an index that saves a sort (by officer, by date received) and then
+# reads every case's row; the open cases' covering index is a fifth of the size and reads no row.
+OPEN_WORK_HINT = "INDEXED BY ix_reports_open_work"
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,28 @@ def regulation_19_due_soon(session: Session, filters: InsightFilters, today: dat
     start = datetime.combine(today, time.min)
     end = start + timedelta(days=within_days + 1)
     candidates_before = workflow.add_months(end, -11)
-    received = session.scalars(
-        select(Report.received_at).where(*case_filters(filters), is_open(), Report.received_at < candidates_before)
+    received_on = _received_date(session)
+    by_day = session.execute(
+        select(received_on, func.count())
+        .where(*case_filters(filters), is_open(), Report.received_at < candidates_before)
+        .group_by(received_on)
+        .with_hint(Report, OPEN_WORK_HINT, "sqlite")
     )
-    # The clock itself is workflow's (one definition of when a report is due); SQL narrows the candidates.
-    return sum(1 for at in received if start <= workflow.regulation_19_due(at, start) < end)
+    # The clock itself is workflow's (one definition of when a report is due); SQL narrows the candidates and
+    # counts them by the day received. The time of day cannot change the answer: every due date keeps the
+    # time received, and the window runs from midnight to midnight.
+    total = 0
+    for received, count in by_day:
+        day = received if isinstance(received, date) else date.fromisoformat(received)
+        if start <= workflow.regulation_19_due(datetime.combine(day, time.min), start) < end:
+            total += count
+    return total
+
+
+def _received_date(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(Report.received_at, Date)
+    return func.date(Report.received_at)
 
 
 def relative_rate_interval(
@@ -158,19 +178,37 @@ class QueueLoad:
     unassigned: int
 
 
+def _open_cases_by(key: Any, filters: InsightFilters, now: datetime) -> Any:
+    """Open cases counted by `key` (a queue or an officer): how many, how many overdue, how many unassigned.
+
+    A WHERE on the open cases alone, so both databases read the partial index of open cases
+    (ix_reports_open_work, which holds every column this reads) rather than every case ever received."""
+    return (
+        select(
+            key.label("key"),
+            func.count().label("open"),
+            func.sum(case((overdue(now), 1), else_=0)).label("overdue"),
+            func.sum(case((Report.assigned_officer_id.is_(None), 1), else_=0)).label("unassigned"),
+        )
+        .where(is_open(), *case_filters(filters))
+        .group_by(key)
+        .with_hint(Report, OPEN_WORK_HINT, "sqlite")
+        .subquery()
+    )
+
+
 def queue_workload(session: Session, filters: InsightFilters, now: datetime) -> list[QueueLoad]:
     """Every queue (DPS first, then the PSUs) with its open, overdue and unassigned cases: one grouped query."""
-    joined = and_(Report.queue_id == Queue.id, is_open(), *case_filters(filters))
+    counts = _open_cases_by(Report.queue_id, filters, now)
     rows = session.execute(
         select(
             Queue.code,
             Queue.name,
-            func.count(Report.id),
-            func.sum(case((overdue(now), 1), else_=0)),
-            func.sum(case((and_(Report.id.is_not(None), Report.assigned_officer_id.is_(None)), 1), else_=0)),
+            func.coalesce(counts.c.open, 0),
+            func.coalesce(counts.c.overdue, 0),
+            func.coalesce(counts.c.unassigned, 0),
         )
-        .outerjoin(Report, joined)
-        .group_by(Queue.id, Queue.code, Queue.name)
+        .outerjoin(counts, counts.c.key == Queue.id)
         .order_by(Queue.code != "DPS", Queue.code)
     ).all()
     return [QueueLoad(code, name, int(n), int(late or 0), int(free or 0)) for code, name, n, late, free in rows]
@@ -189,8 +227,8 @@ class OfficerLoad:
 def officer_workload(session: Session, filters: InsightFilters, now: datetime) -> list[OfficerLoad]:
     """Open cases assigned to each triage officer and supervisor (and to anyone else who holds some, such as
     a disabled account), busiest first: one grouped query."""
-    joined = and_(Report.assigned_officer_id == Officer.id, is_open(), *case_filters(filters))
-    assigned = func.count(Report.id)
+    counts = _open_cases_by(Report.assigned_officer_id, filters, now)
+    assigned = func.coalesce(counts.c.open, 0)
     rows = session.execute(
         select(
             Officer.id,
@@ -198,11 +236,10 @@ def officer_workload(session: Session, filters: InsightFilters, now: datetime) -
             Officer.role,
             Officer.disabled,
             assigned,
-            func.sum(case((overdue(now), 1), else_=0)),
+            func.coalesce(counts.c.overdue, 0),
         )
-        .outerjoin(Report, joined)
-        .group_by(Officer.id, Officer.name, Officer.role, Officer.disabled)
-        .having(or_(assigned > 0, and_(Officer.role.in_(("triage", "supervisor")), Officer.disabled.is_(False))))
+        .outerjoin(counts, counts.c.key == Officer.id)
+        .where(or_(assigned > 0, and_(Officer.role.in_(("triage", "supervisor")), Officer.disabled.is_(False))))
         .order_by(assigned.desc(), Officer.name, Officer.id)
     ).all()
     return [
