@@ -15,7 +15,6 @@ import zipfile
 from dataclasses import dataclass
 
 import filetype
-from PIL import Image, ImageOps
 
 ALLOWED = {
     "application/pdf": ".pdf",
@@ -84,6 +83,8 @@ def detect_type(data: bytes) -> str | None:
 
 def strip_image_metadata(data: bytes, content_type: str) -> bytes:
     """Re-encode the pixels into a new image: no EXIF, GPS, XMP, ICC or text chunks survive."""
+    from PIL import Image, ImageOps  # at the first picture, not at start-up (the command line needs no Pillow)
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import bleach
 from markupsafe import Markup
 
 ALLOWED_TAGS = frozenset({"p", "br", "strong", "em", "ul", "ol", "li", "a"})
@@ -26,6 +25,8 @@ def _safe_link(tag: str, name: str, value: str) -> bool:
 
 def sanitize(html: str) -> Markup:
     """Staff-written HTML reduced to paragraphs, emphasis, lists and https/mailto links."""
+    import bleach  # at the first use, not at start-up (the command line never sanitises)
+
     cleaned = bleach.clean(
         html or "",
         tags=ALLOWED_TAGS,

@@ -97,6 +97,7 @@ def _days_expression(dialect: str) -> ColumnElement[int]:
     """Finalised date minus received date, in whole days, in SQL."""
     if dialect == "postgresql":
         return type_coerce(cast(Report.finalised_at, Date) - cast(Report.received_at, Date), Integer)
+
     # SQLite: the Julian day number of a date is floor(julianday + 0.5) for any time in that day (julianday's
     # whole numbers fall at noon), so one parse of each timestamp gives the days between the two dates; a
     # third faster at a million cases than julianday(date(...)), which parses each twice. The timestamp is cut

@@ -13,38 +13,52 @@ import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
 from typing import Any
-
-import pygal
-from pygal.style import Style
 
 from .tables import WITHHELD, Figure, Hidden, Table
 
-STYLE = Style(
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground="#0b0c0c",
-    foreground_strong="#0b0c0c",
-    foreground_subtle="#b1b4b6",
-    opacity="1",
-    opacity_hover="1",
-    # Light fills, so the values printed on the bars (black) keep a contrast of 6:1 or more; blue and
-    # orange stay apart for colour-blind readers.
-    colors=("#5694ca", "#f47738", "#85994b", "#912b88", "#b1b4b6"),
-    value_colors=("#0b0c0c",),
-    ci_colors=("#0b0c0c",),
-    guide_stroke_color="#b1b4b6",
-    major_guide_stroke_color="#b1b4b6",
-    no_data_font_size=18,
-    font_family='system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
-    label_font_size=13,
-    major_label_font_size=13,
-    value_font_size=13,
-    value_label_font_size=13,
-    legend_font_size=14,
-    title_font_size=16,
-    tooltip_font_size=13,
-)
+
+@cache
+def _pygal() -> ModuleType:
+    """pygal, imported at the first chart drawn rather than at start-up (the command line never draws one)."""
+    import pygal
+
+    return pygal
+
+
+@cache
+def _style() -> Any:
+    from pygal.style import Style
+
+    return Style(
+        background="#ffffff",
+        plot_background="#ffffff",
+        foreground="#0b0c0c",
+        foreground_strong="#0b0c0c",
+        foreground_subtle="#b1b4b6",
+        opacity="1",
+        opacity_hover="1",
+        # Light fills, so the values printed on the bars (black) keep a contrast of 6:1 or more; blue and
+        # orange stay apart for colour-blind readers.
+        colors=("#5694ca", "#f47738", "#85994b", "#912b88", "#b1b4b6"),
+        value_colors=("#0b0c0c",),
+        ci_colors=("#0b0c0c",),
+        guide_stroke_color="#b1b4b6",
+        major_guide_stroke_color="#b1b4b6",
+        no_data_font_size=18,
+        font_family='system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
+        label_font_size=13,
+        major_label_font_size=13,
+        value_font_size=13,
+        value_label_font_size=13,
+        legend_font_size=14,
+        title_font_size=16,
+        tooltip_font_size=13,
+    )
+
+
 WIDTH = 720
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.S | re.I)
 
@@ -61,7 +75,7 @@ class Chart:
 def _config(height: int, **options: Any) -> dict[str, Any]:
     return {
         "js": [],  # no script: the page's CSP allows none, and pygal's would load from another origin
-        "style": STYLE,
+        "style": _style(),
         "width": WIDTH,
         "height": height,
         "explicit_size": True,
@@ -112,7 +126,7 @@ def _horizontal_height(bars: int, series: int = 1) -> int:
 
 
 def time_to_finalise(table: Table) -> Chart:
-    chart = pygal.Bar(**_config(320, y_title="Cases finalised"))
+    chart = _pygal().Bar(**_config(320, y_title="Cases finalised"))
     chart.x_labels = ["Up to 3 months", "3 to 6 months", "6 to 12 months", "1 to 2 years", "Over 2 years"][
         : len(table.rows)
     ]
@@ -122,12 +136,13 @@ def time_to_finalise(table: Table) -> Chart:
 
 def findings(table: Table) -> Chart:
     rows = [row for row in table.rows if row[1]]  # categories with finalised cases
-    chart = pygal.HorizontalBar(
+    chart = _pygal().HorizontalBar(
         **_config(_horizontal_height(len(rows)), value_formatter=_percent, range=(0, 1), print_zeroes=True)
     )
     chart.x_labels = _top_down([row[0] for row in rows])
     bars = [
-        {"value": row[2], "color": STYLE.colors[1] if index == 0 else STYLE.colors[0]} for index, row in enumerate(rows)
+        {"value": row[2], "color": _style().colors[1] if index == 0 else _style().colors[0]}
+        for index, row in enumerate(rows)
     ]
     chart.add("Case to answer", _top_down(bars))
     return _render(
@@ -141,7 +156,7 @@ def findings(table: Table) -> Chart:
 def repeat_subjects(table: Table) -> Chart:
     values = [_value(row[1]) for row in table.rows]
     subjects, repeat, dismissed = values[0] or 0, values[1] or 0, values[3] or 0
-    chart = pygal.HorizontalBar(**_config(_horizontal_height(3)))
+    chart = _pygal().HorizontalBar(**_config(_horizontal_height(3)))
     chart.x_labels = _top_down(["One case only", "Two or more cases", "Two or more cases and dismissed"])
     chart.add("People", _top_down([subjects - repeat, repeat, dismissed]))
     return _render(
@@ -171,7 +186,7 @@ def relative_rates(table: Table, what: str) -> Chart:
         else:
             values.append(relative)
     highest = max([1.0] + [v["ci"]["high"] if isinstance(v, dict) else v for v in values if v is not None])
-    chart = pygal.HorizontalBar(
+    chart = _pygal().HorizontalBar(
         **_config(
             _horizontal_height(len(labels)),
             value_formatter=lambda v: f"{v:.2f}",
@@ -193,7 +208,7 @@ def relative_rates(table: Table, what: str) -> Chart:
 
 def gross_misconduct(table: Table) -> Chart:
     values = [_value(row[1]) or 0 for row in table.rows]
-    chart = pygal.Bar(**_config(320, show_legend=True, legend_at_bottom=True, legend_at_bottom_columns=2))
+    chart = _pygal().Bar(**_config(320, show_legend=True, legend_at_bottom=True, legend_at_bottom_columns=2))
     chart.x_labels = ["Gross misconduct (cases assessed)", "Regulation 13 (cases finalised)"]
     chart.add("Cases", [values[0], values[4]])
     chart.add("Ending in dismissal", [values[1], values[5]])
@@ -207,7 +222,7 @@ def gross_misconduct(table: Table) -> Chart:
 
 def queue_workload(table: Table) -> Chart:
     rows = [row for row in table.rows if row[2]]  # queues with open cases; the table lists every queue
-    chart = pygal.HorizontalBar(
+    chart = _pygal().HorizontalBar(
         **_config(
             _horizontal_height(len(rows), 3),
             show_legend=True,
@@ -229,7 +244,7 @@ def queue_workload(table: Table) -> Chart:
 
 def officer_workload(table: Table) -> Chart:
     rows = [row for row in table.rows if row[2]]  # officers with open cases; the table lists everyone
-    chart = pygal.HorizontalBar(
+    chart = _pygal().HorizontalBar(
         **_config(
             _horizontal_height(len(rows), 2),
             show_legend=True,
