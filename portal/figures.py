@@ -39,14 +39,22 @@ class Worked:
     fresh: bool  # worked out for this request (else read from a snapshot of the same data)
 
 
-def version(session: Session) -> int:
-    """How many changes the data behind the figures has seen (one indexed row)."""
-    return int(session.scalar(select(FiguresVersion.version).where(FiguresVersion.id == 1)) or 0)
+# Part of every key: a release that changes what the figures hold, or how they are worked out, raises it, so
+# that no snapshot worked out by the code before is served by the code after.
+FORMAT = 1
+
+
+def version(session: Session) -> int | None:
+    """How many changes the data behind the figures has seen (one indexed row); None if the row is missing,
+    and then nothing is kept (the triggers would have nothing to bump)."""
+    value = session.scalar(select(FiguresVersion.version).where(FiguresVersion.id == 1))
+    return None if value is None else int(value)
 
 
 def snapshot_key(**parts: Any) -> str:
-    """A stable key for one set of filters (dates as ISO text, None as null)."""
-    return json.dumps({name: None if value is None else str(value) for name, value in parts.items()}, sort_keys=True)
+    """A stable key for one set of filters (dates as ISO text, None as null), and the format of the figures."""
+    named = {name: None if value is None else str(value) for name, value in parts.items()}
+    return json.dumps({"format": FORMAT, **named}, sort_keys=True)
 
 
 def worked_out(session: Session, key: str, work: Callable[[], dict[str, Any]]) -> Worked:
@@ -54,6 +62,10 @@ def worked_out(session: Session, key: str, work: Callable[[], dict[str, Any]]) -
     stored for next time. `work` must return JSON-ready figures; they come back through JSON either way, so
     a caller sees the same types whether or not they were just worked out."""
     at_version = version(session)
+    if at_version is None:
+        started = time.perf_counter()
+        figures = json.loads(json.dumps(work()))
+        return Worked(figures, utcnow(), time.perf_counter() - started, fresh=True)
     row = session.execute(
         select(FiguresSnapshot.figures, FiguresSnapshot.computed_at, FiguresSnapshot.seconds).where(
             FiguresSnapshot.key == key, FiguresSnapshot.version == at_version
@@ -71,13 +83,16 @@ def worked_out(session: Session, key: str, work: Callable[[], dict[str, Any]]) -
 
 def _store(session: Session, key: str, at_version: int, now: datetime, seconds: float, text: str) -> None:
     """Keep the snapshot, and drop those of older versions (nobody can be served them again). Its own savepoint:
-    a snapshot that cannot be stored (another request storing the same one) costs nothing but the saving."""
+    a snapshot that cannot be stored (a lock timeout, say) costs nothing but the saving. On SQLite the savepoint
+    is the whole transaction (pysqlite opens none before it), so the snapshot is stored at once."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {"key": key, "version": at_version, "computed_at": now, "seconds": seconds, "figures": text}
     statement = insert(FiguresSnapshot).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[FiguresSnapshot.key], set_={name: statement.excluded[name] for name in values if name != "key"}
+    statement = statement.on_conflict_do_update(  # never over a snapshot of a later version
+        index_elements=[FiguresSnapshot.key],
+        set_={name: statement.excluded[name] for name in values if name != "key"},
+        where=FiguresSnapshot.version < statement.excluded.version,
     )
     try:
         with session.begin_nested():

@@ -133,6 +133,7 @@ OPEN_WORK_COLUMNS = (
     "acknowledged_at",
     "acknowledge_due_at",
     "next_update_due_at",
+    "finalised_at",  # NULL in every entry, but SQLite reads the row for a column only the WHERE names
 )
 SUBJECT_OUTCOME_COLUMNS = (
     "subject_staff_index",

@@ -6,8 +6,9 @@ Revises: 0005_oversight_indexes
 `figures_version` holds one row whose `version` the database itself bumps on every insert or delete of a
 report or a workforce member, and on every update of a column the figures read. Triggers, not application
 code, so that no write path (the portal, an importer, the seed, a fix made in SQL) can forget it. On
-PostgreSQL they fire once per statement (a COPY of a million rows bumps it once); SQLite has only row
-triggers. `figures_snapshots` keeps the figures worked out at a version (portal.figures).
+PostgreSQL they are deferred constraint triggers that bump it once per transaction, at its commit; SQLite
+(one writer at a time) bumps it in row triggers. `figures_snapshots` keeps the figures worked out at a version
+(portal.figures).
 """
 
 import sqlalchemy as sa
@@ -45,17 +46,22 @@ def upgrade():
     op.execute("INSERT INTO figures_version (id, version) VALUES (1, 0)")
     columns = ", ".join(REPORT_COLUMNS)
     if op.get_bind().dialect.name == "postgresql":
+        # Deferred to the commit, and once a transaction (a transaction-local flag): the row is locked only for
+        # the moment of the commit, so concurrent writers wait on it for no longer than that, and it is the last
+        # lock any of them takes (no deadlock with the row locks they took before it).
         op.execute(
-            "CREATE FUNCTION bump_figures_version() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN {BUMP}; RETURN NULL; END $$"
+            "CREATE FUNCTION bump_figures_version() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF current_setting('portal.figures_bumped', true) IS DISTINCT FROM 'yes' THEN "
+            "PERFORM set_config('portal.figures_bumped', 'yes', true); "
+            f"{BUMP}; END IF; RETURN NULL; END $$"
         )
         op.execute(
-            f"CREATE TRIGGER reports_figures_changed AFTER INSERT OR DELETE OR UPDATE OF {columns} ON reports "
-            "FOR EACH STATEMENT EXECUTE FUNCTION bump_figures_version()"
+            f"CREATE CONSTRAINT TRIGGER reports_figures_changed AFTER INSERT OR DELETE OR UPDATE OF {columns} "
+            "ON reports DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_figures_version()"
         )
         op.execute(
-            "CREATE TRIGGER workforce_figures_changed AFTER INSERT OR DELETE OR UPDATE ON workforce "
-            "FOR EACH STATEMENT EXECUTE FUNCTION bump_figures_version()"
+            "CREATE CONSTRAINT TRIGGER workforce_figures_changed AFTER INSERT OR DELETE OR UPDATE ON workforce "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_figures_version()"
         )
         for table in ("reports", "workforce"):
             op.execute(

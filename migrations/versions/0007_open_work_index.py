@@ -17,7 +17,7 @@ depends_on = None
 
 OPEN_WORK_COLUMNS = [
     "queue_id", "assigned_officer_id", "state", "held", "received_at", "subject_command", "acknowledged_at",
-    "acknowledge_due_at", "next_update_due_at",
+    "acknowledge_due_at", "next_update_due_at", "finalised_at",
 ]
 
 
