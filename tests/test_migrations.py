@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -11,6 +12,8 @@ from portal.models import Report, db
 from tests.helpers import receipt_of, submit
 
 
+# SQLite cannot reflect an index on an expression (migration 0008's); the models do not declare it either.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_migrated_schema_equals_the_models(app):
     with app.app_context():
         with db.engine.connect() as connection:
