@@ -15,6 +15,7 @@ snapshots hold the same codes and counts as `flask portal stats --json`.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .models import FiguresSnapshot, FiguresVersion, utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,22 +65,20 @@ def worked_out(session: Session, key: str, work: Callable[[], dict[str, Any]]) -
     stored for next time. `work` must return JSON-ready figures; they come back through JSON either way, so
     a caller sees the same types whether or not they were just worked out."""
     at_version = version(session)
-    if at_version is None:
-        started = time.perf_counter()
-        figures = json.loads(json.dumps(work()))
-        return Worked(figures, utcnow(), time.perf_counter() - started, fresh=True)
-    row = session.execute(
-        select(FiguresSnapshot.figures, FiguresSnapshot.computed_at, FiguresSnapshot.seconds).where(
-            FiguresSnapshot.key == key, FiguresSnapshot.version == at_version
-        )
-    ).first()
-    if row is not None:
-        return Worked(json.loads(row.figures), row.computed_at, row.seconds, fresh=False)
+    if at_version is not None:
+        row = session.execute(
+            select(FiguresSnapshot.figures, FiguresSnapshot.computed_at, FiguresSnapshot.seconds).where(
+                FiguresSnapshot.key == key, FiguresSnapshot.version == at_version
+            )
+        ).first()
+        if row is not None:
+            return Worked(json.loads(row.figures), row.computed_at, row.seconds, fresh=False)
     started = time.perf_counter()
     text = json.dumps(work())  # in the order worked out: the tables list groups in that order
     seconds = time.perf_counter() - started
     now = utcnow()
-    _store(session, key, at_version, now, seconds, text)
+    if at_version is not None:  # without the version row there is nothing to tell a stale snapshot by
+        _store(session, key, at_version, now, seconds, text)
     return Worked(json.loads(text), now, seconds, fresh=True)
 
 
@@ -98,5 +99,5 @@ def _store(session: Session, key: str, at_version: int, now: datetime, seconds: 
         with session.begin_nested():
             session.execute(delete(FiguresSnapshot).where(FiguresSnapshot.version < at_version))
             session.execute(statement)
-    except DBAPIError:  # a lock timeout or a serialisation failure: the figures are right, only not kept
-        pass
+    except DBAPIError as exc:  # a lock timeout, say: the figures are right, only not kept
+        log.warning("figures snapshot not stored (%s)", type(exc).__name__)
