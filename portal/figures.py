@@ -19,10 +19,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -83,7 +83,7 @@ def worked_out(session: Session, key: str, work: Callable[[], dict[str, Any]]) -
 
 
 def _store(session: Session, key: str, at_version: int, now: datetime, seconds: float, text: str) -> None:
-    """Keep the snapshot, and drop those of older versions (nobody can be served them again). Its own savepoint:
+    """Keep the snapshot, and drop those that can never be served again. Its own savepoint:
     a snapshot that cannot be stored (a lock timeout, say) costs nothing but the saving. On SQLite the savepoint
     is the whole transaction (pysqlite opens none before it), so the snapshot is stored at once."""
     dialect = session.get_bind().dialect.name
@@ -97,7 +97,9 @@ def _store(session: Session, key: str, at_version: int, now: datetime, seconds: 
     )
     try:
         with session.begin_nested():
-            session.execute(delete(FiguresSnapshot).where(FiguresSnapshot.version < at_version))
+            # Older versions, and earlier days' (every key holds the day it counts back from): never served again.
+            stale = or_(FiguresSnapshot.version < at_version, FiguresSnapshot.computed_at < now - timedelta(days=2))
+            session.execute(delete(FiguresSnapshot).where(stale))
             session.execute(statement)
     except DBAPIError as exc:  # a lock timeout, say: the figures are right, only not kept
         log.warning("figures snapshot not stored (%s)", type(exc).__name__)

@@ -183,6 +183,18 @@ def test_snapshots_of_older_versions_are_dropped_when_a_new_one_is_stored(app):
         assert kept == [figures.version(db.session)]
 
 
+def test_snapshots_of_earlier_days_are_dropped_even_when_nothing_changes(app):
+    with app.app_context():
+        new_report()
+        figures.worked_out(db.session, figures.snapshot_key(view="old", today="2026-01-01"), lambda: {"n": 1})
+        db.session.commit()
+        db.session.execute(update(FiguresSnapshot).values(computed_at=utcnow() - timedelta(days=3)))
+        db.session.commit()
+        figures.worked_out(db.session, figures.snapshot_key(view="new"), lambda: {"n": 2})
+        db.session.commit()
+        assert db.session.scalars(select(FiguresSnapshot.figures)).all() == ['{"n": 2}']
+
+
 def test_the_key_tells_filters_and_days_apart():
     keys = {
         figures.snapshot_key(view="insights", date_from=None, date_to=None, command=None, today="2026-12-01"),
