@@ -329,11 +329,17 @@ def send_reminders_command() -> None:
 
 portal_cli.add_command(verify_audit_command)
 
-from .cli_data import import_cases_command, import_workforce_command, stats_command  # noqa: E402
+from .cli_data import (  # noqa: E402
+    import_cases_command,
+    import_workforce_command,
+    refresh_figures_command,
+    stats_command,
+)
 
 portal_cli.add_command(import_workforce_command)
 portal_cli.add_command(import_cases_command)
 portal_cli.add_command(stats_command)
+portal_cli.add_command(refresh_figures_command)
 
 from .cli_seed import seed_command  # noqa: E402 -- registered last, like the audit command
 

@@ -1,4 +1,4 @@
-"""`flask portal import-workforce`, `import-cases` and `stats`: data in, figures out.
+"""`flask portal import-workforce`, `import-cases`, `stats` and `refresh-figures`: data in, figures out.
 
 Bad input exits non-zero with a one-line reason and keeps nothing (the imports are all or nothing).
 `stats --json` prints exactly one JSON object on standard output and nothing else.
@@ -18,7 +18,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 
 from . import importers, stats
-from .models import Command, db
+from .models import Command, db, utcnow
 from .settings import clock_settings
 
 SHOWN_PROBLEMS = 5
@@ -189,4 +189,21 @@ def _echo_summary(figures: dict[str, Any]) -> None:
     click.echo("\n".join(lines))
 
 
-COMMANDS = (import_workforce_command, import_cases_command, stats_command)
+@click.command("refresh-figures")
+@with_appcontext
+def refresh_figures_command() -> None:
+    """Work out the dashboard's figures (all time, every command) now, if anything has changed since they last
+    were, so that the next supervisor to open it does not wait. Run it from cron, like send-reminders."""
+    from .insights.queries import InsightFilters
+    from .insights.tables import gather
+
+    figures = gather(db.session, InsightFilters(), utcnow())
+    db.session.commit()
+    at = figures.worked_out_at.strftime("%Y-%m-%d %H:%M") if figures.worked_out_at else "?"
+    if figures.worked_out_afresh:
+        click.echo(f"Figures worked out afresh in {figures.worked_out_seconds:.1f} s.")
+    else:
+        click.echo(f"Figures unchanged since they were worked out at {at} UTC; nothing to do.")
+
+
+COMMANDS = (import_workforce_command, import_cases_command, stats_command, refresh_figures_command)

@@ -357,3 +357,20 @@ def test_the_snapshot_is_kept_for_the_day_it_was_worked_out(app):
         tomorrow = gather(db.session, InsightFilters(), now + timedelta(days=1))
         assert today.stats["timeliness"]["open_over_1_year"] == 0
         assert tomorrow.stats["timeliness"]["open_over_1_year"] == 1
+
+
+def test_refresh_figures_works_them_out_once_for_the_next_supervisor(app, client):
+    with app.app_context():
+        new_report()
+    runner = app.test_cli_runner()
+    # When cron runs the command after a change, and again with nothing changed
+    first = runner.invoke(args=["portal", "refresh-figures"])
+    second = runner.invoke(args=["portal", "refresh-figures"])
+    assert first.exit_code == 0 and "worked out afresh" in first.output
+    assert second.exit_code == 0 and "nothing to do" in second.output
+    # Then the dashboard reads the figures it worked out
+    with app.app_context():
+        worked_at = db.session.scalar(select(FiguresSnapshot.computed_at))
+        now = utcnow()
+        assert not gather(db.session, InsightFilters(), now).worked_out_afresh
+        assert gather(db.session, InsightFilters(), now).worked_out_at == worked_at

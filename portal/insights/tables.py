@@ -147,6 +147,7 @@ class Figures:
     officers: list[queries.OfficerLoad]
     worked_out_at: datetime | None = None  # when the figures over the cases were worked out (portal.figures)
     worked_out_seconds: float = 0.0
+    worked_out_afresh: bool = False  # for this request (else read from the snapshot)
 
     @property
     def period(self) -> tuple[date, date]:
@@ -186,6 +187,7 @@ def gather(session: Session, filters: InsightFilters, now: datetime) -> Figures:
         officers=queries.officer_workload(session, filters, now),
         worked_out_at=worked.computed_at,
         worked_out_seconds=worked.seconds,
+        worked_out_afresh=worked.fresh,
     )
 
 
