@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import accounts, audit, casework, crypto, intake, notify, recovery, secrets
+from . import accounts, audit, casework, crypto, intake, notify, recovery, rollups, secrets
 from .cli_audit import verify_audit_command
 from .models import Command, Officer, Queue, Report, db
 from .settings import clock_settings
@@ -70,7 +70,10 @@ def init_command(recovery_key_out: Path | None) -> None:
     current_app.config["SECRET_KEY"] = loaded.secret_key
     upgrade(directory=current_app.extensions["migrate"].directory)
     made = ensure_reference_data(db.session, loaded.recovery_public_key)
+    rebuilt = rollups.ensure(db.session)  # after an upgrade that added them to a database with cases
     db.session.commit()
+    if rebuilt:
+        click.echo("Running totals of the oversight figures worked out from the cases.")
     click.echo(
         f"Initialised {instance}: database at the latest migration; "
         f"{made['commands']} commands, {made['queues']} queues, {made['rules']} routing rules created."

@@ -151,8 +151,11 @@ def stats_command(
             if db.session.get(Command, command_code) is None:
                 raise click.ClickException(f"unknown command {command_code}")
         figures = stats.compute(db.session, date_from=date_from, date_to=date_to, command=command_code, today=today)
+        # Nothing here changes a figure; what is written is upkeep of the running totals (portal.rollups): a
+        # rebuild if they were not trusted, a fold of their ledgers. Kept, so that the next reader need not.
+        db.session.commit()
     finally:
-        db.session.rollback()  # read only
+        db.session.rollback()
     if as_json:
         click.echo(json.dumps(figures, sort_keys=True))
         return

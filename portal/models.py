@@ -448,6 +448,61 @@ class FiguresSnapshot(db.Model):
     figures: Mapped[str] = mapped_column(Text)
 
 
+class FiguresRollupState(db.Model):
+    """Whether the running totals below are to be trusted (one row, id 1). False after a bulk load or a migration
+    on a database with cases: the triggers then do nothing, and portal.rollups rebuilds the totals first."""
+
+    __tablename__ = "figures_rollup_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    valid: Mapped[bool] = mapped_column(Boolean)
+
+
+LEDGER_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite's rowid is 64-bit already
+
+
+class FiguresCaseCount(db.Model):
+    """A ledger of case counts by the codes the figures group by (migration 0009's triggers add to it)."""
+
+    __tablename__ = "figures_case_counts"
+    id: Mapped[int] = mapped_column(LEDGER_ID, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    subject_command: Mapped[str | None] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16))
+    finding: Mapped[str | None] = mapped_column(String(40))
+    dated: Mapped[bool] = mapped_column(Boolean)  # finalised_at is set
+    gross: Mapped[bool] = mapped_column(Boolean)  # severity gross-misconduct
+    dismissal: Mapped[bool] = mapped_column(Boolean)  # sanction dismissal
+    reg13: Mapped[bool] = mapped_column(Boolean)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class FiguresDayCount(db.Model):
+    """A ledger of finalised cases by days to finalise."""
+
+    __tablename__ = "figures_day_counts"
+    id: Mapped[int] = mapped_column(LEDGER_ID, primary_key=True, autoincrement=True)
+    days: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class FiguresSubject(db.Model):
+    """One person cases are about (kind "s": blind index of the staff number; "n": of the name, when no number
+    was given), with their tallies over all cases, and what the workforce directory says of them now."""
+
+    __tablename__ = "figures_subjects"
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer)
+    dismissed: Mapped[int] = mapped_column(Integer)  # cases sanctioned dismissal
+    reg13: Mapped[int] = mapped_column(Integer)
+    finalised: Mapped[int] = mapped_column(Integer)
+    upheld: Mapped[int] = mapped_column(Integer)  # finalised with a case to answer
+    ethnicity: Mapped[str | None] = mapped_column(String(16))  # NULL: not in the directory
+    probationer: Mapped[bool | None] = mapped_column(Boolean)
+    member_command: Mapped[str | None] = mapped_column(String(8))
+
+
 __all__ = [
     "db",
     "Command",
@@ -469,4 +524,8 @@ __all__ = [
     "WorkforceMember",
     "FiguresVersion",
     "FiguresSnapshot",
+    "FiguresRollupState",
+    "FiguresCaseCount",
+    "FiguresDayCount",
+    "FiguresSubject",
 ]

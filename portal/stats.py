@@ -81,7 +81,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import workflow
+from . import rollups, workflow
 from .importers import ETHNICITY_GROUPS
 from .models import Report, WorkforceMember, utcnow
 from .routing import CATEGORIES
@@ -108,7 +108,7 @@ def _int(value: Any) -> int:
     return int(value or 0)
 
 
-def _days_expression(dialect: str) -> ColumnElement[int]:
+def days_expression(dialect: str) -> ColumnElement[int]:
     """Finalised date minus received date, in whole days, in SQL."""
     if dialect == "postgresql":
         return type_coerce(cast(Report.finalised_at, Date) - cast(Report.received_at, Date), Integer)
@@ -124,6 +124,11 @@ def _days_expression(dialect: str) -> ColumnElement[int]:
         return cast(func.julianday(cut) + literal_column("0.5"), Integer)
 
     return day_number(Report.finalised_at) - day_number(Report.received_at)
+
+
+def finalised_condition() -> ColumnElement[bool]:
+    """A case is finalised when it has a finalised date or is in a final state."""
+    return or_(Report.finalised_at.is_not(None), Report.state.in_(workflow.FINAL_STATES))
 
 
 def _median_of_histogram(pairs: list[tuple[int, int]]) -> float:
@@ -180,10 +185,18 @@ def compute(
     date_to: date | None = None,
     command: str | None = None,
     today: date | None = None,
+    use_rollups: bool = True,
 ) -> dict[str, Any]:
-    """The oversight figures as one JSON-ready dict (shared/SPEC.md schema plus the extras above)."""
+    """The oversight figures as one JSON-ready dict (shared/SPEC.md schema plus the extras above).
+
+    All time without a command, the sums come from the running totals (portal.rollups; rebuilt first if they
+    are not trusted, which writes in the caller's transaction), else from the cases. `use_rollups=False`
+    always reads the cases: the same figures, which the tests compare."""
     today = today or utcnow().date()
     dialect = session.connection().dialect.name
+    totals = use_rollups and date_from is None and date_to is None and command is None
+    if totals:
+        rollups.ensure(session)
     # "IS NOT true" rather than "IS false": the same for this NOT NULL column, but SQLite's planner (without
     # ANALYZE statistics) would otherwise walk ix_reports_held, i.e. nearly every row through an index.
     cases = [Report.held.is_not(True)]
@@ -194,9 +207,9 @@ def compute(
     if command is not None:
         cases.append(Report.subject_command == command)
 
-    finalised = or_(Report.finalised_at.is_not(None), Report.state.in_(workflow.FINAL_STATES))
+    finalised = finalised_condition()
     dated = Report.finalised_at.is_not(None)
-    days = _days_expression(dialect)
+    days = days_expression(dialect)
     open_cutoff = datetime.combine(today - timedelta(days=OPEN_OVER_DAYS), time.min)
 
     def flag(condition: ColumnElement[bool]) -> Any:
@@ -251,7 +264,8 @@ def compute(
     )
     if dialect == "sqlite":  # without ANALYZE statistics SQLite may walk another index and read every row
         statement = statement.with_hint(Report, "INDEXED BY ix_reports_oversight", "sqlite")
-    for row in session.execute(statement):
+    grouped = rollups.case_rows(session) if totals else session.execute(statement)
+    for row in grouped:
         category, state, command_code, source, finding = row[:5]
         (
             count,
@@ -292,16 +306,21 @@ def compute(
 
     # 2. Days to finalise as a histogram (one row per distinct number of days: a few thousand at most, however
     # many cases): the sum, the share over two years, the buckets and the exact median all follow from it.
-    histogram = [
-        (int(value), int(count))
-        for value, count in session.execute(
-            select(days, func.count())
-            .where(*cases, dated)
-            .group_by(days)
-            .order_by(days)
-            .with_hint(Report, "INDEXED BY ix_reports_days_to_finalise", "sqlite")
-        )
-    ]
+    if totals:  # what the running totals cannot hold: it moves with today, or is one index look-up
+        open_old = rollups.open_over(session, open_cutoff)
+        earliest, latest = rollups.received_range(session)
+        histogram = rollups.day_rows(session)
+    else:
+        histogram = [
+            (int(value), int(count))
+            for value, count in session.execute(
+                select(days, func.count())
+                .where(*cases, dated)
+                .group_by(days)
+                .order_by(days)
+                .with_hint(Report, "INDEXED BY ix_reports_days_to_finalise", "sqlite")
+            )
+        ]
     dated_count = sum(count for _, count in histogram)
     day_sum = sum(value * count for value, count in histogram)
     over_two_years = sum(count for value, count in histogram if value > OVER_TWO_YEARS_DAYS)
@@ -365,25 +384,30 @@ def compute(
     reg13_people: dict[str, int] = {}
     outcomes: dict[str, list[int]] = {}  # finalised, case to answer, people, people with case to answer
     # Grouped by plain columns (a few hundred groups), so that PostgreSQL's estimate picks a hash aggregate.
-    for row in session.execute(
-        select(
-            member.ethnicity,
-            member.probationer,
-            member.command,
-            func.count(),
-            func.sum(flag(subject.c.cases >= 2)),
-            func.sum(flag(and_(subject.c.cases >= 2, subject.c.dismissed > 0))),
-            func.sum(subject.c.cases),
-            func.sum(flag(subject.c.reg13 > 0)),
-            func.sum(subject.c.finalised),
-            func.sum(subject.c.upheld),
-            func.sum(flag(subject.c.finalised > 0)),
-            func.sum(flag(subject.c.upheld > 0)),
+    per_group = (
+        rollups.subject_rows(session)
+        if totals
+        else session.execute(
+            select(
+                member.ethnicity,
+                member.probationer,
+                member.command,
+                func.count(),
+                func.sum(flag(subject.c.cases >= 2)),
+                func.sum(flag(and_(subject.c.cases >= 2, subject.c.dismissed > 0))),
+                func.sum(subject.c.cases),
+                func.sum(flag(subject.c.reg13 > 0)),
+                func.sum(subject.c.finalised),
+                func.sum(subject.c.upheld),
+                func.sum(flag(subject.c.finalised > 0)),
+                func.sum(flag(subject.c.upheld > 0)),
+            )
+            .select_from(subject)
+            .outerjoin(member, member.staff_number_index == subject.c.staff_index)
+            .group_by(member.ethnicity, member.probationer, member.command)
         )
-        .select_from(subject)
-        .outerjoin(member, member.staff_number_index == subject.c.staff_index)
-        .group_by(member.ethnicity, member.probationer, member.command)
-    ):
+    )
+    for row in per_group:
         group, probationer, member_command = row[0], bool(row[1]), row[2]
         n, two_or_more, two_dismissed, n_cases, n_reg13, n_done, n_upheld, p_done, p_upheld = (_int(v) for v in row[3:])
         subjects += n
