@@ -502,6 +502,21 @@ class FiguresSubject(db.Model):
     probationer: Mapped[bool | None] = mapped_column(Boolean)
     member_command: Mapped[str | None] = mapped_column(String(8))
 
+    __table_args__ = (
+        # Grouped by the directory's facts, with every tally: SQLite streams the groups rather than sorting.
+        Index(
+            "ix_figures_subjects_group",
+            "ethnicity",
+            "probationer",
+            "member_command",
+            "cases",
+            "dismissed",
+            "reg13",
+            "finalised",
+            "upheld",
+        ),
+    )
+
 
 __all__ = [
     "db",

@@ -1184,9 +1184,6 @@ def seed(
         case.reference = intake.format_reference(year, taken[year])
         taken[year] += 1
 
-    # A bulk load: the running totals of the figures are stopped (their triggers do nothing) and worked out in
-    # one pass at the end, in the same transaction, as an index is built after a load rather than row by row.
-    rollups.invalidate(session)
     extra_defaults = _python_defaults(Report, REPORT_COLUMNS)
     dialect = session.get_bind().dialect.name
     context = SealingContext(
@@ -1222,32 +1219,34 @@ def seed(
             # mid-transaction are read back for every later insert into their B-tree, doubling the cost.
             cache_kib = min(max(65_536, 4 * reports), 6_000_000)
             session.connection().exec_driver_sql(f"PRAGMA cache_size=-{cache_kib}")
-        workforce_writer = _Writer(session, WorkforceMember, WORKFORCE_COLUMNS)
-        report_writer = _Writer(session, Report, REPORT_COLUMNS + tuple(extra_defaults))
-        event_writer = _Writer(session, CaseEvent, EVENT_COLUMNS)
-        if workers > 0:
-            pool = _start_method().Pool(workers, initializer=_init_worker, initargs=(context,))
-            for rows in _ordered(pool, workforce_chunk, workforce_tasks):
-                workforce_writer.write(rows)
-            for report_rows, event_rows in _ordered(pool, seal_chunk, case_tasks):
-                report_writer.write(report_rows)
-                event_writer.write(event_rows)
-                if progress:
-                    progress(len(report_rows))
-        else:
-            _init_worker(context)
-            try:
-                for task in workforce_tasks:
-                    workforce_writer.write(workforce_chunk(task))
-                for task in case_tasks:
-                    report_rows, event_rows = seal_chunk(task)
+        # A bulk load: the triggers on reports and workforce are off for it, and what they do row by row (the
+        # figures' version, the running totals) is done once at the end, as an index is built after a load.
+        with rollups.bulk_load(session):
+            workforce_writer = _Writer(session, WorkforceMember, WORKFORCE_COLUMNS)
+            report_writer = _Writer(session, Report, REPORT_COLUMNS + tuple(extra_defaults))
+            event_writer = _Writer(session, CaseEvent, EVENT_COLUMNS)
+            if workers > 0:
+                pool = _start_method().Pool(workers, initializer=_init_worker, initargs=(context,))
+                for rows in _ordered(pool, workforce_chunk, workforce_tasks):
+                    workforce_writer.write(rows)
+                for report_rows, event_rows in _ordered(pool, seal_chunk, case_tasks):
                     report_writer.write(report_rows)
                     event_writer.write(event_rows)
                     if progress:
                         progress(len(report_rows))
-            finally:
-                _init_worker(None)  # type: ignore[arg-type]
-        rollups.rebuild(session)
+            else:
+                _init_worker(context)
+                try:
+                    for task in workforce_tasks:
+                        workforce_writer.write(workforce_chunk(task))
+                    for task in case_tasks:
+                        report_rows, event_rows = seal_chunk(task)
+                        report_writer.write(report_rows)
+                        event_writer.write(event_rows)
+                        if progress:
+                            progress(len(report_rows))
+                finally:
+                    _init_worker(None)  # type: ignore[arg-type]
         session.commit()
     except BaseException:
         session.rollback()

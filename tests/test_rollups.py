@@ -345,3 +345,61 @@ def test_a_directory_change_and_a_report_about_the_new_member_never_miss_each_ot
         assert subject.ethnicity == "Black"
         figures = check(today=utcnow().date())
         assert figures["disproportionality"]["allegations"]["Black"]["people_with_allegations"] == 1
+
+
+def test_without_the_state_row_the_totals_are_not_trusted_until_rebuilt(app):
+    with app.app_context():
+        db.session.execute(text("DELETE FROM figures_rollup_state"))
+        db.session.commit()
+        add_case(received=datetime(2024, 1, 1), subject=person("a"))  # the triggers do nothing
+        db.session.commit()
+        assert not rollups.is_valid(db.session) and maintained() == ({}, {}, {})
+        assert stats.compute(db.session, today=TODAY)["cases"] == 1  # rebuilt, the row put back
+        db.session.commit()
+        check()
+
+
+def _triggers() -> list:
+    if db.engine.dialect.name == "postgresql":
+        query = (
+            "SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal ORDER BY 1, 2"
+        )
+    else:
+        query = "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY 1, 2"
+    return [tuple(row) for row in db.session.execute(text(query))]
+
+
+def test_a_bulk_load_turns_the_triggers_off_for_itself_and_does_their_work_once(app):
+    from portal import figures
+
+    with app.app_context():
+        before, version = _triggers(), figures.version(db.session)
+        assert len(before) >= 6
+        with rollups.bulk_load(db.session):
+            add_case(received=datetime(2024, 1, 1), subject=person("a"))
+            add_case(received=datetime(2024, 2, 1), subject=person("a"), finalised=datetime(2024, 3, 1))
+            db.session.flush()
+            # Bumped once, at the start; nothing row by row
+            assert figures.version(db.session) == version + 1 and maintained() == ({}, {}, {})
+        db.session.commit()
+        assert _triggers() == before
+        assert figures.version(db.session) == version + 1
+        assert check()["repeat_subjects"]["with_2_or_more_cases"] == 1
+        add_case(received=datetime(2024, 4, 1), subject=person("b"))  # and the triggers work again
+        db.session.commit()
+        assert check()["repeat_subjects"]["subjects"] == 2
+
+
+def test_a_bulk_load_that_fails_leaves_the_triggers_as_they_were(app):
+    with app.app_context():
+        before = _triggers()
+        with pytest.raises(RuntimeError), rollups.bulk_load(db.session):
+            add_case(received=datetime(2024, 1, 1), subject=person("a"))
+            db.session.flush()
+            raise RuntimeError("the load failed")
+        db.session.rollback()
+        assert _triggers() == before
+        add_case(received=datetime(2024, 1, 1), subject=person("a"))
+        db.session.commit()
+        check()
