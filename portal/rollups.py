@@ -21,16 +21,15 @@ What the figures need and the totals cannot hold is read live, from indexes: the
 year before today (today moves without any change to the data) and the first and last dates received.
 
 `figures_rollup_state.valid` false means "not to be trusted": after migration 0009 on a database that already
-had cases, and during a bulk load (portal.seed), which stops the triggers (they check the flag first) and
-rebuilds the totals in one pass at the end, as one builds an index after a load. A reader that finds the flag
-false rebuilds first. On PostgreSQL the rebuild holds the state row FOR UPDATE and the totals tables in
-EXCLUSIVE mode: writers finish or wait, so no change is counted twice or lost.
+had cases (`flask portal init` then rebuilds them), or after the state row was deleted by hand. The triggers
+then do nothing, and the next reader rebuilds the totals first. A bulk load (portal.seed) turns the triggers off
+for its transaction and rebuilds the totals in one pass at its end (portal.bulk), as one builds an index after a
+load. On PostgreSQL a rebuild holds the state row FOR UPDATE and the totals tables in EXCLUSIVE mode: writers
+finish first or wait, so no change is counted twice or lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal, literal_column, select, text, union_all
@@ -40,7 +39,6 @@ from . import workflow
 from .models import FiguresCaseCount, FiguresDayCount, FiguresRollupState, FiguresSubject, Report, WorkforceMember
 
 CASE_KEYS = ("category", "state", "subject_command", "source", "finding", "dated", "gross", "dismissal", "reg13")
-GROUPED_BY = ("category", "state", "subject_command", "source", "finding")
 # Fold a ledger back when it holds more than this many rows per key it adds up to, plus a margin.
 COMPACT_RATIO = 3
 COMPACT_MARGIN = 1000
@@ -51,7 +49,8 @@ def is_valid(session: Session) -> bool:
 
 
 def invalidate(session: Session) -> None:
-    """Stop the triggers until `rebuild` (the caller's transaction): for a bulk load that rebuilds at its end."""
+    """Mark the totals as not to be trusted (the caller's transaction): the triggers stop keeping them, and the
+    next reader rebuilds them. For repairs by hand; a bulk load uses portal.bulk."""
     session.execute(text("UPDATE figures_rollup_state SET valid = false WHERE id = 1"))
 
 
@@ -146,52 +145,6 @@ def rebuild(session: Session) -> None:
     if session.execute(text("UPDATE figures_rollup_state SET valid = true WHERE id = 1")).rowcount == 0:
         session.add(FiguresRollupState(id=1, valid=True))  # its row was deleted by hand: the triggers need it
         session.flush()
-
-
-BULK_TABLES = ("reports", "workforce")
-
-
-@contextmanager
-def bulk_load(session: Session) -> Iterator[None]:
-    """For a load of many rows into `reports` and `workforce` in the caller's transaction (portal.seed): their
-    triggers are off for it, and what they would have done row by row is done once at the end: the figures'
-    version is bumped, and the running totals are worked out from the cases. Rolled back with the transaction.
-
-    PostgreSQL: ALTER TABLE ... DISABLE TRIGGER, which locks both tables (ACCESS EXCLUSIVE) until the commit;
-    the seed runs on a fresh database, where nobody is waiting. SQLite: the triggers are dropped and made again
-    from their own stored SQL, in the transaction. Nothing outside the transaction ever sees them gone."""
-    dialect = session.get_bind().dialect.name
-    connection = session.connection()
-    # First a write, in the caller's transaction: pysqlite opens its transaction only before a write, and DDL run
-    # outside one would be committed at once (a failed load would then leave the triggers dropped).
-    session.execute(text("UPDATE figures_version SET version = version + 1 WHERE id = 1"))
-    if dialect == "postgresql":
-        names = connection.execute(
-            text(
-                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE c.relname IN ('reports', 'workforce') AND c.relnamespace = to_regnamespace(current_schema()) "
-                "AND NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1, 2"
-            )
-        ).all()
-        for table, name in names:
-            connection.exec_driver_sql(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"')
-    else:
-        stored = connection.execute(
-            text(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('reports', 'workforce') "
-                "ORDER BY name"
-            )
-        ).all()
-        for name, _sql in stored:
-            connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    yield
-    if dialect == "postgresql":
-        for table, name in names:
-            connection.exec_driver_sql(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"')
-    else:
-        for _name, sql in stored:
-            connection.exec_driver_sql(sql)
-    rebuild(session)
 
 
 def _compact(session: Session, model: Any, keys: tuple[str, ...]) -> None:

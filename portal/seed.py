@@ -37,7 +37,7 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, LargeBinary, Stri
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import crypto, intake, rollups, routing
+from . import bulk, crypto, intake, routing
 from .models import CaseEvent, Queue, ReferenceCounter, Report, WorkforceMember, new_id, utcnow
 from .secrets import ServerSecrets
 from .setup import COMMANDS
@@ -1219,9 +1219,8 @@ def seed(
             # mid-transaction are read back for every later insert into their B-tree, doubling the cost.
             cache_kib = min(max(65_536, 4 * reports), 6_000_000)
             session.connection().exec_driver_sql(f"PRAGMA cache_size=-{cache_kib}")
-        # A bulk load: the triggers on reports and workforce are off for it, and what they do row by row (the
-        # figures' version, the running totals) is done once at the end, as an index is built after a load.
-        with rollups.bulk_load(session):
+        # A bulk load (portal.bulk): triggers and secondary indexes off for it, their work done once at the end.
+        with bulk.bulk_load(session):
             workforce_writer = _Writer(session, WorkforceMember, WORKFORCE_COLUMNS)
             report_writer = _Writer(session, Report, REPORT_COLUMNS + tuple(extra_defaults))
             event_writer = _Writer(session, CaseEvent, EVENT_COLUMNS)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from portal import casework, intake, recovery, rollups, server_secrets, stats
+from portal import bulk, casework, intake, recovery, rollups, server_secrets, stats
 from portal import seed as seeding
 from portal.importers import import_workforce
 from portal.models import (
@@ -370,20 +370,29 @@ def _triggers() -> list:
     return [tuple(row) for row in db.session.execute(text(query))]
 
 
-def test_a_bulk_load_turns_the_triggers_off_for_itself_and_does_their_work_once(app):
+def _indexes() -> list:
+    if db.engine.dialect.name == "postgresql":
+        query = "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2"
+    else:
+        query = "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index' ORDER BY 1, 2"
+    return [tuple(row) for row in db.session.execute(text(query))]
+
+
+def test_a_bulk_load_turns_triggers_and_indexes_off_for_itself_and_does_their_work_once(app):
     from portal import figures
 
     with app.app_context():
-        before, version = _triggers(), figures.version(db.session)
+        before, version, indexes = _triggers(), figures.version(db.session), _indexes()
         assert len(before) >= 6
-        with rollups.bulk_load(db.session):
+        with bulk.bulk_load(db.session):
             add_case(received=datetime(2024, 1, 1), subject=person("a"))
             add_case(received=datetime(2024, 2, 1), subject=person("a"), finalised=datetime(2024, 3, 1))
             db.session.flush()
             # Bumped once, at the start; nothing row by row
             assert figures.version(db.session) == version + 1 and maintained() == ({}, {}, {})
+            assert "ix_reports_oversight" not in {name for _table, name, _sql in _indexes()}
         db.session.commit()
-        assert _triggers() == before
+        assert _triggers() == before and _indexes() == indexes
         assert figures.version(db.session) == version + 1
         assert check()["repeat_subjects"]["with_2_or_more_cases"] == 1
         add_case(received=datetime(2024, 4, 1), subject=person("b"))  # and the triggers work again
@@ -391,15 +400,15 @@ def test_a_bulk_load_turns_the_triggers_off_for_itself_and_does_their_work_once(
         assert check()["repeat_subjects"]["subjects"] == 2
 
 
-def test_a_bulk_load_that_fails_leaves_the_triggers_as_they_were(app):
+def test_a_bulk_load_that_fails_leaves_the_triggers_and_indexes_as_they_were(app):
     with app.app_context():
-        before = _triggers()
-        with pytest.raises(RuntimeError), rollups.bulk_load(db.session):
+        before, indexes = _triggers(), _indexes()
+        with pytest.raises(RuntimeError), bulk.bulk_load(db.session):
             add_case(received=datetime(2024, 1, 1), subject=person("a"))
             db.session.flush()
             raise RuntimeError("the load failed")
         db.session.rollback()
-        assert _triggers() == before
+        assert _triggers() == before and _indexes() == indexes
         add_case(received=datetime(2024, 1, 1), subject=person("a"))
         db.session.commit()
         check()

@@ -18,8 +18,8 @@ reads them, and explains the design):
   per-person figures need neither the cases nor a join. Updated in place: a person's row is locked by the
   transaction that changes their cases, which is what makes "two or more cases" exact under concurrency.
 - `figures_rollup_state`: one row; `valid` false means the tables are not trusted (after this migration on a
-  database that has cases, and during a bulk load): the triggers do nothing and the next reader rebuilds
-  them first. On PostgreSQL report triggers take it FOR SHARE and directory triggers FOR UPDATE, so that a
+  database that has cases, until `flask portal init` or the first reader rebuilds them): the triggers do
+  nothing until then. On PostgreSQL report triggers take it FOR SHARE and directory triggers FOR UPDATE, so that a
   directory change and a new case about the same person never miss each other.
 """
 
