@@ -24,8 +24,9 @@ year before today (today moves without any change to the data) and the first and
 had cases (`flask portal init` then rebuilds them), or after the state row was deleted by hand. The triggers
 then do nothing, and the next reader rebuilds the totals first. A bulk load (portal.seed) turns the triggers off
 for its transaction and rebuilds the totals in one pass at its end (portal.bulk), as one builds an index after a
-load. On PostgreSQL a rebuild holds the state row FOR UPDATE and the totals tables in EXCLUSIVE mode: writers
-finish first or wait, so no change is counted twice or lost.
+load. On PostgreSQL the report triggers hold an advisory lock (LOCK_KEY) in shared mode, and directory triggers
+and rebuilds hold it exclusively, with the totals tables in EXCLUSIVE mode for a rebuild: writers finish first
+or wait, so no change is counted twice or lost, and a new member and a new case about them never miss each other.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from . import workflow
 from .models import FiguresCaseCount, FiguresDayCount, FiguresRollupState, FiguresSubject, Report, WorkforceMember
 
 CASE_KEYS = ("category", "state", "subject_command", "source", "finding", "dated", "gross", "dismissal", "reg13")
+# PostgreSQL's advisory lock of the running totals (migration 0009's LOCK_KEY): shared by the report triggers,
+# exclusive for directory triggers and rebuilds. Held to the end of the transaction.
+LOCK_KEY = 7_310_593_858_020_210_009
 # Fold a ledger back when it holds more than this many rows per key it adds up to, plus a margin.
 COMPACT_RATIO = 3
 COMPACT_MARGIN = 1000
@@ -60,8 +64,8 @@ def ensure(session: Session) -> bool:
         return False
     if session.get_bind().dialect.name == "postgresql":
         # Another reader may have rebuilt them while this one waited for the lock: then nothing to do.
-        locked = session.scalar(text("SELECT valid FROM figures_rollup_state WHERE id = 1 FOR UPDATE"))
-        if locked:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        if is_valid(session):
             return False
     rebuild(session)
     return True
@@ -73,7 +77,7 @@ def rebuild(session: Session) -> None:
 
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        session.execute(text("SELECT 1 FROM figures_rollup_state WHERE id = 1 FOR UPDATE"))
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
         session.execute(text("LOCK TABLE figures_case_counts, figures_day_counts, figures_subjects IN EXCLUSIVE MODE"))
     for model in (FiguresCaseCount, FiguresDayCount, FiguresSubject):
         session.execute(delete(model))

@@ -1,8 +1,9 @@
 """The oversight figures of shared/SPEC.md (`flask portal stats --json`), from clear metadata only.
 
-`compute(session, ...)` runs a handful of SQL aggregates over the reports and workforce tables: no
-report is loaded as an object and nothing is ever decrypted (no key is needed or used). Every figure is
-over the *cases received in the period*, whenever they were finalised.
+`compute(session, ...)` runs a handful of SQL aggregates over the reports and workforce tables, or, for all
+time without a command, over the running totals the database keeps of them (portal.rollups: the same sums,
+kept on every write): no report is loaded as an object and nothing is ever decrypted (no key is needed or
+used). Every figure is over the *cases received in the period*, whenever they were finalised.
 
 Definitions (SPEC "Definitions", with the choices it leaves open):
 - A case is a report that is not held until corroborated (`held` reports are not cases yet and count

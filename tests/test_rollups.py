@@ -258,6 +258,7 @@ def test_the_triggers_know_the_final_states_and_the_columns_the_figures_read():
     spec.loader.exec_module(migration)
     assert migration.FINAL_STATES == "(" + ", ".join(f"'{s}'" for s in workflow.FINAL_STATES) + ")"
     assert set(migration.REPORT_COLUMNS) == set(FIGURES_COLUMNS)
+    assert migration.LOCK_KEY == rollups.LOCK_KEY
 
 
 # --- PostgreSQL: concurrent writers ------------------------------------------------------------------------------

@@ -19,8 +19,12 @@ reads them, and explains the design):
   transaction that changes their cases, which is what makes "two or more cases" exact under concurrency.
 - `figures_rollup_state`: one row; `valid` false means the tables are not trusted (after this migration on a
   database that has cases, until `flask portal init` or the first reader rebuilds them): the triggers do
-  nothing until then. On PostgreSQL report triggers take it FOR SHARE and directory triggers FOR UPDATE, so that a
-  directory change and a new case about the same person never miss each other.
+  nothing until then.
+
+On PostgreSQL report triggers take a transaction-level advisory lock (LOCK_KEY) in shared mode, and directory
+triggers and rebuilds take it exclusively, so that a directory change and a new case about the same person
+never miss each other, and a rebuild never misses a change. An advisory lock lives in memory: unlike a row lock
+on the state row it writes nothing, and concurrent intakes holding it share it without a MultiXact.
 """
 
 import sqlalchemy as sa
@@ -38,6 +42,7 @@ REPORT_COLUMNS = (
 )
 WORKFORCE_COLUMNS = ("staff_number_index", "ethnicity", "probationer", "command")
 FINAL_STATES = "('resolved', 'closed')"  # portal.workflow.FINAL_STATES
+LOCK_KEY = 7_310_593_858_020_210_009  # portal.rollups.LOCK_KEY: the advisory lock of the running totals
 CASE_KEYS = "category, state, subject_command, source, finding, dated, gross, dismissal, reg13"
 SUBJECT_COLUMNS = "kind, key, cases, dismissed, reg13, finalised, upheld, ethnicity, probationer, member_command"
 SUBJECT_UPSERT = (
@@ -76,7 +81,8 @@ END $$
 PG_REPORT_TRIGGER = f"""
 CREATE FUNCTION figures_rollup_report() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF (SELECT valid FROM figures_rollup_state WHERE id = 1 FOR SHARE) IS NOT TRUE THEN RETURN NULL; END IF;
+  PERFORM pg_advisory_xact_lock_shared({LOCK_KEY});
+  IF (SELECT valid FROM figures_rollup_state WHERE id = 1) IS NOT TRUE THEN RETURN NULL; END IF;
   IF TG_OP = 'UPDATE' AND ({", ".join(f"OLD.{c}" for c in REPORT_COLUMNS)})
       IS NOT DISTINCT FROM ({", ".join(f"NEW.{c}" for c in REPORT_COLUMNS)}) THEN
     RETURN NULL;
@@ -86,10 +92,11 @@ BEGIN
   RETURN NULL;
 END $$
 """
-PG_WORKFORCE_TRIGGER = """
+PG_WORKFORCE_TRIGGER = f"""
 CREATE FUNCTION figures_rollup_workforce() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF (SELECT valid FROM figures_rollup_state WHERE id = 1 FOR UPDATE) IS NOT TRUE THEN RETURN NULL; END IF;
+  PERFORM pg_advisory_xact_lock({LOCK_KEY});
+  IF (SELECT valid FROM figures_rollup_state WHERE id = 1) IS NOT TRUE THEN RETURN NULL; END IF;
   IF TG_OP <> 'INSERT' THEN
     UPDATE figures_subjects SET ethnicity = NULL, probationer = NULL, member_command = NULL
     WHERE kind = 's' AND key = OLD.staff_number_index;
