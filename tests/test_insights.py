@@ -461,7 +461,8 @@ def test_workload_per_queue_and_per_officer(app, client):
 
 
 def test_workload_reads_each_table_once_whatever_the_number_of_queues(app, client):
-    """One grouped query per table: no query per queue or per officer."""
+    """The open cases are read once for both tables (one grouped query), then the queues and the officers once
+    each: no query per queue or per officer."""
     from sqlalchemy import event
 
     for n in range(5):
@@ -472,11 +473,13 @@ def test_workload_reads_each_table_once_whatever_the_number_of_queues(app, clien
         event.listen(db.engine, "before_cursor_execute", listener)
         try:
             now = utcnow()
-            queries.queue_workload(db.session, queries.InsightFilters(), now)
-            queries.officer_workload(db.session, queries.InsightFilters(), now)
+            open_cases = queries.open_work(db.session, queries.InsightFilters(), now)
+            queries.queue_workload(db.session, queries.InsightFilters(), now, open_cases)
+            queries.officer_workload(db.session, queries.InsightFilters(), now, open_cases)
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
-        assert len(statements) == 2
+        assert len(statements) == 3
+        assert sum(" reports" in statement for statement in statements) == 1
 
 
 def test_gross_misconduct_repeat_subjects_and_regulation_13_outcomes(app, client):

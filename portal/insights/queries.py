@@ -178,40 +178,55 @@ class QueueLoad:
     unassigned: int
 
 
-def _open_cases_by(key: Any, filters: InsightFilters, now: datetime) -> Any:
-    """Open cases counted by `key` (a queue or an officer): how many, how many overdue, how many unassigned.
+@dataclass(frozen=True)
+class OpenWork:
+    """Open cases counted by (queue, assigned officer): how many, how many overdue, how many unassigned. The
+    queue and officer tables both add it up, so the open cases are read once for the two."""
 
-    A WHERE on the open cases alone, so both databases read the partial index of open cases
-    (ix_reports_open_work, which holds every column this reads) rather than every case ever received."""
-    return (
+    counts: dict[tuple[int, int | None], tuple[int, int, int]]
+
+    def by_queue(self) -> dict[Any, tuple[int, int, int]]:
+        return self._summed(0)
+
+    def by_officer(self) -> dict[Any, tuple[int, int, int]]:
+        return self._summed(1)
+
+    def _summed(self, position: int) -> dict[Any, tuple[int, int, int]]:
+        totals: dict[Any, tuple[int, int, int]] = {}
+        for key, (n, late, free) in self.counts.items():
+            before = totals.get(key[position], (0, 0, 0))
+            totals[key[position]] = (before[0] + n, before[1] + late, before[2] + free)
+        return totals
+
+
+def open_work(session: Session, filters: InsightFilters, now: datetime) -> OpenWork:
+    """One grouped pass over the open cases, by queue then officer: the order of the partial index of open cases
+    (ix_reports_open_work, which holds every column this reads), so both databases stream it without a sort
+    rather than read every case ever received. A few rows per queue, however many cases."""
+    rows = session.execute(
         select(
-            key.label("key"),
-            func.count().label("open"),
-            func.sum(case((overdue(now), 1), else_=0)).label("overdue"),
-            func.sum(case((Report.assigned_officer_id.is_(None), 1), else_=0)).label("unassigned"),
+            Report.queue_id,
+            Report.assigned_officer_id,
+            func.count(),
+            func.sum(case((overdue(now), 1), else_=0)),
+            func.sum(case((Report.assigned_officer_id.is_(None), 1), else_=0)),
         )
         .where(is_open(), *case_filters(filters))
-        .group_by(key)
+        .group_by(Report.queue_id, Report.assigned_officer_id)
         .with_hint(Report, OPEN_WORK_HINT, "sqlite")
-        .subquery()
+    ).all()
+    return OpenWork(
+        {(queue, officer): (int(n), int(late or 0), int(free or 0)) for queue, officer, n, late, free in rows}
     )
 
 
-def queue_workload(session: Session, filters: InsightFilters, now: datetime) -> list[QueueLoad]:
-    """Every queue (DPS first, then the PSUs) with its open, overdue and unassigned cases: one grouped query."""
-    counts = _open_cases_by(Report.queue_id, filters, now)
-    rows = session.execute(
-        select(
-            Queue.code,
-            Queue.name,
-            func.coalesce(counts.c.open, 0),
-            func.coalesce(counts.c.overdue, 0),
-            func.coalesce(counts.c.unassigned, 0),
-        )
-        .outerjoin(counts, counts.c.key == Queue.id)
-        .order_by(Queue.code != "DPS", Queue.code)
-    ).all()
-    return [QueueLoad(code, name, int(n), int(late or 0), int(free or 0)) for code, name, n, late, free in rows]
+def queue_workload(
+    session: Session, filters: InsightFilters, now: datetime, open_cases: OpenWork | None = None
+) -> list[QueueLoad]:
+    """Every queue (DPS first, then the PSUs) with its open, overdue and unassigned cases."""
+    counts = (open_cases or open_work(session, filters, now)).by_queue()
+    queues = session.execute(select(Queue.id, Queue.code, Queue.name).order_by(Queue.code != "DPS", Queue.code))
+    return [QueueLoad(code, name, *counts.get(queue_id, (0, 0, 0))) for queue_id, code, name in queues]
 
 
 @dataclass(frozen=True)
@@ -224,25 +239,17 @@ class OfficerLoad:
     overdue: int
 
 
-def officer_workload(session: Session, filters: InsightFilters, now: datetime) -> list[OfficerLoad]:
+def officer_workload(
+    session: Session, filters: InsightFilters, now: datetime, open_cases: OpenWork | None = None
+) -> list[OfficerLoad]:
     """Open cases assigned to each triage officer and supervisor (and to anyone else who holds some, such as
-    a disabled account), busiest first: one grouped query."""
-    counts = _open_cases_by(Report.assigned_officer_id, filters, now)
-    assigned = func.coalesce(counts.c.open, 0)
-    rows = session.execute(
-        select(
-            Officer.id,
-            Officer.name,
-            Officer.role,
-            Officer.disabled,
-            assigned,
-            func.coalesce(counts.c.overdue, 0),
-        )
-        .outerjoin(counts, counts.c.key == Officer.id)
-        .where(or_(assigned > 0, and_(Officer.role.in_(("triage", "supervisor")), Officer.disabled.is_(False))))
-        .order_by(assigned.desc(), Officer.name, Officer.id)
-    ).all()
-    return [
-        OfficerLoad(officer_id, name, role, bool(disabled), int(n), int(late or 0))
-        for officer_id, name, role, disabled, n, late in rows
-    ]
+    a disabled account), busiest first."""
+    counts = (open_cases or open_work(session, filters, now)).by_officer()
+    loads = []
+    for officer_id, name, role, disabled in session.execute(
+        select(Officer.id, Officer.name, Officer.role, Officer.disabled)
+    ):
+        assigned, late, _free = counts.get(officer_id, (0, 0, 0))
+        if assigned > 0 or (role in ("triage", "supervisor") and not disabled):
+            loads.append(OfficerLoad(officer_id, name, role, bool(disabled), assigned, late))
+    return sorted(loads, key=lambda load: (-load.assigned_open, load.name, load.officer_id))

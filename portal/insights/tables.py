@@ -176,6 +176,7 @@ def gather(session: Session, filters: InsightFilters, now: datetime) -> Figures:
     )
     worked = figures_cache.worked_out(session, key, work)
     case_figures = worked.figures["stats"]
+    open_cases = queries.open_work(session, filters, now)  # live: the clocks run on with no change to the data
     return Figures(
         filters=filters,
         today=today,
@@ -183,8 +184,8 @@ def gather(session: Session, filters: InsightFilters, now: datetime) -> Figures:
         regulation_19_due=worked.figures["regulation_19_due"],
         case_to_answer=queries.case_to_answer_by_ethnicity(case_figures),
         regulation_13=queries.regulation_13_outcomes(case_figures),
-        queues=queries.queue_workload(session, filters, now),
-        officers=queries.officer_workload(session, filters, now),
+        queues=queries.queue_workload(session, filters, now, open_cases),
+        officers=queries.officer_workload(session, filters, now, open_cases),
         worked_out_at=worked.computed_at,
         worked_out_seconds=worked.seconds,
         worked_out_afresh=worked.fresh,
