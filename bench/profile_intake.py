@@ -34,6 +34,9 @@ def main() -> int:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench")
     parser.add_argument("-n", type=int, default=400, help="submissions to time")
     parser.add_argument("--top", type=int, default=30, help="lines of the profile to print")
+    parser.add_argument(
+        "--callees", action="append", default=[], metavar="PATTERN", help="also print what these functions call"
+    )
     args = parser.parse_args()
 
     from bench.bare_app import app as bare
@@ -93,7 +96,10 @@ def main() -> int:
         post(client, "/report")
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
+    stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+    stats.print_stats(args.top)
+    for pattern in args.callees:
+        stats.print_callees(pattern)
     print(out.getvalue())
     return 0
 
