@@ -323,11 +323,17 @@ def reset_password_command(email: str, recovery_key: Path, password_stdin: bool)
 
 @portal_cli.command("send-reminders")
 def send_reminders_command() -> None:
-    """Email staff about cases whose clocks have run out (run it from cron, e.g. hourly)."""
+    """Email staff about new cases whose first mail failed or which were released from hold, and about cases
+    whose clocks have run out; delete held reports past their time. Run it from cron every few minutes."""
+    owed = notify.notify_owed_new_cases(db.session, current_app.config)
+    db.session.commit()  # what was sent is marked before anything else can fail
     count = notify.notify_breaches(db.session, current_app.config)
     expired = intake.expire_held(db.session)
     db.session.commit()
-    click.echo(f"Clock breach notices sent for {count} case(s); {expired} expired held report(s) deleted.")
+    click.echo(
+        f"New-case notices sent for {owed} case(s) that were owed one; clock breach notices sent for {count} "
+        f"case(s); {expired} expired held report(s) deleted."
+    )
 
 
 portal_cli.add_command(verify_audit_command)

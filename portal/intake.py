@@ -86,8 +86,9 @@ class Submitted:
     receipt: str  # shown once to the reporter, then forgotten
     data_key: bytes  # for in-process follow-up only (demo, seeding); never stored unwrapped
     queue_code: str = ""  # the queue it was routed to (the report row holds only the queue's id)
-    # Who to tell about the new case (notify.send_new_case, after the commit), when the caller asked for
-    # them; None when not asked for, or when the report is held (nobody is told about a held report).
+    # Who to tell about the new case (notify.tell_of_new_case, after the commit), when the caller asked for
+    # them; None when not asked for, or when the report is held (nobody is told about a held report). When
+    # there are any, the report owes its new-case mail until the caller's notify.tell_of_new_case settles it.
     recipients: list[str] | None = None
 
 
@@ -296,8 +297,10 @@ def submit_report(
     """Seal, route and store a new report, start its clocks, and return it with its one-time receipt.
 
     `config`: the configuration the caller already read in this transaction (load_config), if any.
-    `read_recipients`: also read who to tell about the new case, before the year's counter is locked.
-    The caller commits. Nothing here keeps the receipt or any plaintext.
+    `read_recipients`: also read who to tell about the new case, before the year's counter is locked; the
+    caller then sends the mail after its commit (notify.tell_of_new_case), and until then the report owes it
+    (`new_case_owed`, which `send-reminders` would settle). The caller commits. Nothing here
+    keeps the receipt or any plaintext.
     """
     now = now or utcnow()
     if new.mode == "anonymous":
@@ -368,6 +371,8 @@ def _submit(
         held_until=now + timedelta(days=settings.hold_days) if holding else None,
         acknowledge_due_at=clocks.acknowledge_due_at,
         next_update_due_at=clocks.next_update_due_at,
+        # Owed while someone is to be told and has not been yet; a held report's is owed for its release.
+        new_case_owed=bool(holding or recipients),
     )
     dek = crypto.new_data_key()
     receipt = crypto.generate_receipt()
@@ -426,6 +431,7 @@ def release_held(session: Session, report: Report, settings: IntakeSettings, now
         "asked": "Released by the reporter before anyone else came forward.",
     }[reason]
     report.routing_reasons = [*report.routing_reasons, explanation]
+    report.new_case_owed = True  # DPS is owed its new-case mail (portal.notify)
     session.add(CaseEvent(report_id=report.id, at=now, kind=f"released-{reason}"))
 
 

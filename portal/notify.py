@@ -24,12 +24,12 @@ import smtplib
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from .models import Officer, Queue, QueueMembership, Report, utcnow
@@ -203,8 +203,9 @@ def new_case_mail(config: Mapping[str, Any], reference: str, queue_code: str, to
 def notify_new_case(session: Session, config: Mapping[str, Any], report: Report) -> int:
     """Tell the members of the report's queue that a case has arrived. Returns how many were mailed.
 
-    Call it after the report is committed. It never raises: the reporter must get their receipt whatever
-    happens to the mail.
+    Call it after the report is committed. The report stops owing its new-case mail when the mail is
+    accepted, when nobody is to be told, or when mail is off; that mark is committed here. It never raises:
+    the reporter must get their receipt, and their page, whatever happens to the mail.
     """
     try:
         recipients = new_case_recipients(session, report.queue_id, report.subject_staff_index)
@@ -212,9 +213,10 @@ def notify_new_case(session: Session, config: Mapping[str, Any], report: Report)
             queue_code = session.scalar(select(Queue.code).where(Queue.id == report.queue_id)) or "?"
         else:
             queue_code = "?"
-        return send_new_case(config, report.reference, report.queue_id, queue_code, recipients)
+        return tell_of_new_case(session, config, report.id, report.reference, report.queue_id, queue_code, recipients)
     except Exception as exc:  # a database hiccup here must not cost the reporter their receipt
         log.warning("notification failed (%s): kind=%s", type(exc).__name__, NEW_CASE)
+        session.rollback()
         return 0
 
 
@@ -228,7 +230,7 @@ def send_new_case(
     config: Mapping[str, Any], reference: str, queue_id: int, queue_code: str, recipients: list[str]
 ) -> int:
     """Mail the recipients that case `reference` has arrived in the queue. Call it only after the commit.
-    Returns how many were mailed; never raises."""
+    Returns how many were mailed; never raises. Marks nothing: tell_of_new_case does both."""
     try:
         if not recipients:
             log.warning("notification not sent, nobody to tell: kind=%s queue_id=%s", NEW_CASE, queue_id)
@@ -238,6 +240,125 @@ def send_new_case(
     except Exception as exc:  # the receipt matters more than the mail
         log.warning("notification failed (%s): kind=%s", type(exc).__name__, NEW_CASE)
         return 0
+
+
+def tell_of_new_case(
+    session: Session,
+    config: Mapping[str, Any],
+    report_id: str,
+    reference: str,
+    queue_id: int,
+    queue_code: str,
+    recipients: list[str],
+) -> int:
+    """Send the new-case mail of a committed report and, once that is settled, commit that it is.
+
+    Settled: the server accepted the mail, nobody is to be told, or mail is off (the log line stands in for
+    the mail, as for breaches). After an SMTP failure the report still owes its mail, and `send-reminders`
+    (notify_owed_new_cases) sends it later. Returns how many were mailed; never raises.
+    """
+    mailed = send_new_case(config, reference, queue_id, queue_code, recipients)
+    if recipients and not mailed and mail_configured(config):
+        return 0  # still owed
+    try:
+        settle_new_cases(session, [report_id])
+        session.commit()
+    except Exception as exc:  # the mail went; at worst it goes again from send-reminders
+        log.warning("notification not marked as sent (%s): kind=%s", type(exc).__name__, NEW_CASE)
+        session.rollback()
+    return mailed
+
+
+def settle_new_cases(session: Session, report_ids: Sequence[str]) -> None:
+    """Mark the reports as no longer owing their new-case mail. The caller commits."""
+    if report_ids:
+        session.execute(
+            update(Report)
+            .where(Report.id.in_(list(report_ids)), Report.new_case_owed)
+            .values(new_case_owed=False)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# How long the intake's own attempt has before send-reminders may send the mail too (an attempt is over in
+# one SMTP timeout), and after how long an owed mail is given up: by then the acknowledgement clock has run
+# out and the breach notice (notify_breaches) tells the queue's supervisors instead.
+NEW_CASE_GRACE = timedelta(minutes=2)
+NEW_CASE_GIVE_UP = timedelta(days=7)
+
+
+def owed_new_cases(session: Session) -> Any:
+    """The cases that still owe their queue a new-case mail (a partial index holds only these)."""
+    return (
+        select(
+            Report.id,
+            Report.reference,
+            Report.queue_id,
+            Queue.code,
+            Report.subject_staff_index,
+            func.coalesce(Report.released_at, Report.received_at),
+        )
+        .join(Queue, Queue.id == Report.queue_id)
+        .where(Report.new_case_owed, Report.held.is_(False))
+        .order_by(Report.received_at)
+        # Without it SQLite walks every case in received order (it cannot know the partial index is tiny).
+        .with_hint(Report, "INDEXED BY ix_reports_new_case_owed", "sqlite")
+    )
+
+
+def notify_owed_new_cases(session: Session, config: Mapping[str, Any], now: datetime | None = None) -> int:
+    """Send the new-case mails still owed: those whose attempt at intake failed, and released held reports.
+
+    Three queries whatever the number of cases, like notify_breaches: the owed cases (on PostgreSQL locked
+    FOR UPDATE SKIP LOCKED, so two runs at once do not both mail), the mailable members of their queues,
+    and one UPDATE of the settled ones. A case younger than NEW_CASE_GRACE is left to its intake; one owed
+    for longer than NEW_CASE_GIVE_UP is settled unsent (logged). The caller commits.
+
+    Returns the number of cases whose mail the server accepted.
+    """
+    now = now or utcnow()
+    rows = session.execute(owed_new_cases(session).with_for_update(of=Report, skip_locked=True)).all()
+    due = [row for row in rows if row[5] <= now - NEW_CASE_GRACE]
+    if not due:
+        return 0
+    settled: list[str] = []
+    live = []
+    for row in due:
+        if row[5] < now - NEW_CASE_GIVE_UP:
+            log.warning("new-case notice given up after %d days: queue=%s", NEW_CASE_GIVE_UP.days, row[3])
+            settled.append(row[0])
+        else:
+            live.append(row)
+    members = session.execute(
+        select(QueueMembership.queue_id, Officer.email, Officer.staff_number_index)
+        .join(Officer, Officer.id == QueueMembership.officer_id)
+        .where(
+            QueueMembership.queue_id.in_({row[2] for row in live} or {-1}),
+            Officer.disabled.is_(False),
+            Officer.notify_by_email.is_(True),
+        )
+        .order_by(Officer.id)
+    ).all()
+    mails: list[Mail] = []
+    to_mail: list[str] = []
+    for report_id, reference, queue_id, queue_code, subject_index, _since in live:
+        recipients: list[str] = []
+        for member_queue, email, staff_index in members:
+            conflicted = subject_index is not None and staff_index == subject_index
+            if member_queue == queue_id and not conflicted and email not in recipients:
+                recipients.append(email)
+        if recipients:
+            mails.append(new_case_mail(config, reference, queue_code, recipients))
+            to_mail.append(report_id)
+        else:
+            log.warning("notification not sent, nobody to tell: kind=%s queue_id=%s", NEW_CASE, queue_id)
+            settled.append(report_id)
+    results = send_all(config, mails)
+    sent = [report_id for report_id, ok in zip(to_mail, results, strict=True) if ok]
+    if not mail_configured(config):
+        settled.extend(to_mail)
+    settle_new_cases(session, sent + settled)
+    return len(sent)
 
 
 # ---------------------------------------------------------------- breaches of the clocks

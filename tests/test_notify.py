@@ -386,6 +386,171 @@ def test_new_case_never_raises_even_if_the_lookup_fails(
     assert "database went away" not in caplog.text
 
 
+# ---------------------------------------------------------------- new-case mail owed until it is sent
+
+
+def owed(app: Flask) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(Report.reference).where(Report.new_case_owed)))
+
+
+@contextmanager
+def mail_server_down(app: Flask) -> Iterator[None]:
+    working = app.config["MAIL_PORT"]
+    app.config["MAIL_PORT"] = free_port()  # nothing listens there
+    try:
+        yield
+    finally:
+        app.config["MAIL_PORT"] = working
+
+
+def sweep(app: Flask, after: timedelta = timedelta(minutes=3)) -> int:
+    """send-reminders' new-case part, `after` from now (past the intake's grace by default)."""
+    with app.app_context():
+        sent = notify.notify_owed_new_cases(db.session, app.config, now=utcnow() + after)
+        db.session.commit()
+        return sent
+
+
+def test_intake_tells_the_queue_and_marks_the_case_told(mail_app: Flask, client: Any, inbox: Inbox) -> None:
+    app = mail_app
+    number = subject_number()
+    people = staff(app, number)
+    made = make_report(client, subject_staff_number=number)
+    (received,) = inbox.messages
+    assert received.subject == f"New case {made.reference} in queue PSU-CE"
+    assert sorted(received.rcpt_tos) == sorted([people.ce_triage, people.ce_supervisor, people.both])
+    assert owed(app) == []
+    assert sweep(app) == 0 and len(inbox.seen) == 1  # nothing is sent twice
+
+
+def test_a_queue_with_nobody_to_tell_owes_nothing_from_the_start(mail_app: Flask, client: Any, inbox: Inbox) -> None:
+    app = mail_app
+    make_report(client)
+    assert inbox.seen == []
+    assert owed(app) == []
+
+
+def test_mail_that_failed_at_intake_is_owed_and_sent_by_send_reminders(
+    mail_app: Flask, client: Any, inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = mail_app
+    number = subject_number()
+    people = staff(app, number)
+    with mail_server_down(app):  # while the report comes in
+        made = make_report(client, subject_staff_number=number)
+    assert inbox.seen == []
+    assert owed(app) == [made.reference]  # the reporter got their receipt all the same
+
+    # Within the intake's grace the sweep leaves it alone; after it, the queue is told once.
+    assert sweep(app, after=timedelta(seconds=30)) == 0 and inbox.seen == []
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="portal.notify"):
+        result = app.test_cli_runner().invoke(args=["portal", "send-reminders"])
+    assert result.exit_code == 0, result.output
+    assert inbox.seen == []  # send-reminders runs at the real time: still within the grace
+    assert sweep(app) == 1
+    (received,) = inbox.messages
+    assert received.subject == f"New case {made.reference} in queue PSU-CE"
+    assert sorted(received.rcpt_tos) == sorted([people.ce_triage, people.ce_supervisor, people.both])
+    assert people.conflicted not in received.rcpt_tos
+    assert_no_leak(received, made)
+    assert owed(app) == []
+    assert sweep(app) == 0 and len(inbox.seen) == 1
+    assert "@" not in caplog.text and made.reference not in caplog.text
+
+
+def test_send_reminders_sends_owed_new_case_mail(mail_app: Flask, client: Any, inbox: Inbox) -> None:
+    app = mail_app
+    staff(app, subject_number())
+    with mail_server_down(app):
+        made = make_report(client)
+    with app.app_context():  # as if the report had come in five minutes ago
+        db.session.execute(
+            Report.__table__.update()
+            .where(Report.reference == made.reference)
+            .values(received_at=utcnow() - timedelta(minutes=5))
+        )
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["portal", "send-reminders"])
+    assert result.exit_code == 0, result.output
+    assert "New-case notices sent for 1 case(s) that were owed one" in result.output
+    assert [m.subject for m in inbox.messages] == [f"New case {made.reference} in queue PSU-CE"]
+    assert owed(app) == []
+
+
+def test_owed_mail_still_failing_stays_owed_then_is_given_up_after_a_week(
+    mail_app: Flask, client: Any, inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = mail_app
+    staff(app, subject_number())
+    app.config["MAIL_PORT"] = free_port()  # down, and stays down
+    made = make_report(client)
+    assert sweep(app) == 0
+    assert owed(app) == [made.reference]  # retried at the next run
+    with caplog.at_level(logging.INFO, logger="portal.notify"):
+        assert sweep(app, after=timedelta(days=8)) == 0
+    assert owed(app) == []  # by now the acknowledgement breach notice tells the supervisors instead
+    assert "new-case notice given up after 7 days: queue=PSU-CE" in caplog.text
+    assert inbox.seen == []
+
+
+def test_owed_mail_is_settled_when_mail_is_off_or_nobody_is_left_to_tell(
+    mail_app: Flask, client: Any, inbox: Inbox
+) -> None:
+    app = mail_app
+    number = subject_number()
+    people = staff(app, number)
+    with mail_server_down(app):
+        first = make_report(client, subject_staff_number=number)
+        second = make_report(client, category="corruption", subject_staff_number=number)  # to DPS
+    assert sorted(owed(app)) == sorted([first.reference, second.reference])
+    with app.app_context():  # everyone in DPS leaves: nobody is left to tell of the second
+        dps = db.session.scalar(select(Queue.id).where(Queue.code == "DPS"))
+        db.session.execute(QueueMembership.__table__.delete().where(QueueMembership.queue_id == dps))
+        db.session.commit()
+    app.config["MAIL_SERVER"] = None  # and mail is turned off: the log line stands in for the first's mail
+    assert sweep(app) == 0
+    assert owed(app) == [] and inbox.seen == []
+    assert people.ce_triage  # (staff existed; nobody was mailed)
+
+
+def test_a_held_report_owes_its_mail_until_released_then_dps_is_told(
+    mail_app: Flask, client: Any, inbox: Inbox
+) -> None:
+    app = mail_app
+    people = staff(app, "HQ4411")  # the person reported works in DPS: never told
+    held = make_report(client, subject_staff_number="HQ 4411", hold_until_corroborated="y")
+    assert inbox.seen == []  # nobody is told of a held report
+    assert owed(app) == [held.reference]
+    assert sweep(app) == 0 and inbox.seen == []  # nor by send-reminders while it is held
+
+    corroborating = make_report(client, subject_staff_number="HQ4411")  # someone else, about the same person
+    assert [m.subject for m in inbox.messages] == [f"New case {corroborating.reference} in queue DPS"]
+    assert owed(app) == [held.reference]  # released into DPS: owed its own mail now
+    inbox.clear()
+    assert sweep(app) == 1
+    (received,) = inbox.messages
+    assert received.subject == f"New case {held.reference} in queue DPS"
+    assert sorted(received.rcpt_tos) == sorted([people.both, people.dps_only, people.dps_supervisor])
+    assert_no_leak(received, held)
+    assert owed(app) == []
+
+
+def test_sending_owed_mail_needs_a_constant_number_of_queries(mail_app: Flask, client: Any, inbox: Inbox) -> None:
+    app = mail_app
+    staff(app, subject_number())
+    with mail_server_down(app):
+        made = [make_report(client, category=c) for c in ("bullying", "corruption", "bullying", "use-of-force")]
+    with app.app_context():
+        with count_statements(app) as statements:
+            sent = notify.notify_owed_new_cases(db.session, app.config, now=utcnow() + timedelta(minutes=3))
+        db.session.commit()
+    assert sent == 4
+    assert len(statements) == 3, statements  # the owed cases, their queues' members, one UPDATE
+    assert sorted(m.subject.split()[2] for m in inbox.messages) == sorted(m.reference for m in made)
+
+
 # ---------------------------------------------------------------- mail off, server down, refusals
 
 

@@ -108,7 +108,7 @@ def report() -> Any:
             "held": report.held,
             "held_until": report.held_until,
         }
-        queue_id = report.queue_id
+        queue_id, report_id = report.queue_id, report.id
         db.session.commit()
     except IntegrityError:
         # The same form sent twice at once: the other request made the report.
@@ -118,8 +118,15 @@ def report() -> Any:
             raise
         return render_template("report/already_sent.html", reference=sent)
     if submitted.recipients is not None:  # None: held, and nobody is told about a held report
-        notify.send_new_case(
-            current_app.config, shown["reference"], queue_id, submitted.queue_code, submitted.recipients
+        # Never raises; if the mail fails the report still owes it, and send-reminders sends it later.
+        notify.tell_of_new_case(
+            db.session,
+            current_app.config,
+            report_id,
+            shown["reference"],
+            queue_id,
+            submitted.queue_code,
+            submitted.recipients,
         )
     # Shown once, straight from this response: the receipt is never stored, redirected or logged.
     return render_template("report/receipt.html", receipt=submitted.receipt, **shown)
