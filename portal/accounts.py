@@ -92,8 +92,13 @@ def create_officer(
     blind_index_key: bytes,
     staff_number: str = "",
     command_code: str | None = None,
+    must_change_password: bool = True,
 ) -> Officer:
-    """A new account with its own key pair. 2FA is enrolled at first login."""
+    """A new account with its own key pair. 2FA is enrolled at first login.
+
+    The password is the one the administrator gave: the officer must choose their own at first sign-in,
+    unless `must_change_password` is False (the demo's accounts, whose passwords are printed for trying).
+    """
     email = normalise_email(email)
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
@@ -114,6 +119,7 @@ def create_officer(
         public_key=pair.public,
     )
     _seal_private(officer, password, pair.private, params)
+    officer.must_change_password = must_change_password
     session.add(officer)
     session.flush()
     return officer
@@ -172,9 +178,10 @@ def authenticate(
 def change_password(
     session: Session, officer: Officer, private_key: bytes, new_password: str, params: crypto.Argon2Params
 ) -> None:
-    """Re-seal the private key under the new password. Access to every queue is kept."""
+    """Re-seal the private key under the new password. Access to every queue is kept. The officer chose it."""
     check_password_strength(new_password)
     _seal_private(officer, new_password, private_key, params)
+    officer.must_change_password = False
 
 
 # ---------------------------------------------------------------- TOTP and recovery codes
@@ -388,6 +395,7 @@ def reset_password_with_recovery(
         grant_queue(session, queue, queue_key_by_recovery(queue, recovery_private), officer, None)
     officer.failed_logins = 0
     officer.locked_until = None
+    officer.must_change_password = True  # whoever ran the reset knows this one
     reset_totp(session, officer)
 
 

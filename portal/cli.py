@@ -136,6 +136,7 @@ def _demo_accounts(recovery_private: bytes) -> list[str]:
             password=DEMO_PASSWORD,
             params=argon2_params(),
             blind_index_key=server.blind_index_key,
+            must_change_password=False,  # printed for trying the demo
         )
         for code in queue_codes:
             queue = db.session.scalar(select(Queue).where(Queue.code == code))
@@ -272,7 +273,10 @@ def create_user_command(
         audit.record(db.session, "recovery-used", detail={"account": officer.id})
     db.session.commit()
     granted = ", ".join(q.code for q in queues) or "no queues"
-    click.echo(f"Created {role} account {officer.email} with {granted}; two-step sign-in is set up at first login.")
+    click.echo(
+        f"Created {role} account {officer.email} with {granted}; at first sign-in they set up two-step sign-in "
+        "and choose their own password."
+    )
 
 
 @portal_cli.command("grant")
@@ -318,7 +322,10 @@ def reset_password_command(email: str, recovery_key: Path, password_stdin: bool)
     audit.record(db.session, "password-changed", officer_id=officer.id, detail={"reset": True})
     audit.record(db.session, "recovery-used", detail={"account": officer.id})
     db.session.commit()
-    click.echo(f"Password reset for {officer.email}; they set up two-step sign-in again at next login.")
+    click.echo(
+        f"Password reset for {officer.email}; at next sign-in they set up two-step sign-in again and choose "
+        "their own password."
+    )
 
 
 @portal_cli.command("send-reminders")

@@ -358,6 +358,9 @@ class Officer(db.Model):
     notify_by_email: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The password was set by someone else (a new account, a reset): the officer chooses their own before
+    # anything else once signed in (portal.staff.auth.staff_required).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RecoveryCode(db.Model):

@@ -39,6 +39,7 @@ def make_officer(
     name: str | None = None,
     password: str = PASSWORD,
     command_code: str | None = None,
+    must_change_password: bool = False,
 ) -> int:
     """A new account (accounts.create_officer) with the named queues granted through the recovery key.
 
@@ -55,6 +56,7 @@ def make_officer(
             blind_index_key=app.extensions["portal_secrets"].blind_index_key,
             staff_number=staff_number,
             command_code=command_code,
+            must_change_password=must_change_password,
         )
         if queues:
             recovery_private = recovery.load_recovery_key(app.config["TEST_RECOVERY_KEY"])

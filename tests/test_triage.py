@@ -17,8 +17,16 @@ from tests.helpers import csrf_token, open_status, receipt_of, state_of, submit
 PASSWORD = "correct horse battery staple"
 
 
-def officer(app, email: str, role: str = "triage", queues: tuple[str, ...] = (), staff_number: str = "") -> int:
-    """An account with its queues granted through the recovery key, as `flask portal create-user` does."""
+def officer(
+    app,
+    email: str,
+    role: str = "triage",
+    queues: tuple[str, ...] = (),
+    staff_number: str = "",
+    must_change_password: bool = False,
+) -> int:
+    """An account with its queues granted through the recovery key, as `flask portal create-user` does
+    (which also has the officer choose their own password at first sign-in: `must_change_password`)."""
     with app.app_context():
         made = accounts.create_officer(
             db.session,
@@ -29,6 +37,7 @@ def officer(app, email: str, role: str = "triage", queues: tuple[str, ...] = (),
             params=argon2_params(),
             blind_index_key=app.extensions["portal_secrets"].blind_index_key,
             staff_number=staff_number,
+            must_change_password=must_change_password,
         )
         key = recovery.load_recovery_key(app.config["TEST_RECOVERY_KEY"])
         for code in queues:
@@ -239,6 +248,88 @@ def test_a_password_change_keeps_access(app, client):
         assert accounts.authenticate(db.session, "ce@example.org", PASSWORD, argon2_params()).private_key is None
     # And the session that changed it carries on
     assert staff.get(f"/triage/case/{reference}").status_code == 200
+
+
+def change_password(staff, current: str, new: str, confirm: str | None = None):
+    return staff.post(
+        "/account",
+        data={
+            "csrf_token": csrf_token(staff, "/account"),
+            "current_password": current,
+            "new_password": new,
+            "confirm": new if confirm is None else confirm,
+        },
+    )
+
+
+def test_a_password_set_by_someone_else_must_be_replaced_before_anything_else(app, client):
+    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
+    officer(app, "ce@example.org", queues=("PSU-CE",), must_change_password=True)
+    staff = app.test_client()
+    sign_in(staff, "ce@example.org")
+    # Every staff page sends them to choose their own password first, GET or POST
+    for path in ("/triage/", f"/triage/case/{reference}", "/insights/"):
+        response = staff.get(path)
+        assert (response.status_code, response.headers["Location"]) == (303, "/account"), path
+    note = staff.post(f"/triage/case/{reference}/note", data={"csrf_token": csrf_token(staff, "/account"), "body": "x"})
+    assert (note.status_code, note.headers["Location"]) == (303, "/account")
+    page = staff.get("/account")
+    assert page.status_code == 200
+    assert 'id="choose-password"' in page.get_data(as_text=True)
+    # The password they were given is refused as the new one
+    same = change_password(staff, PASSWORD, PASSWORD)
+    assert same.status_code == 400
+    assert "Choose a new password, not the one you have now." in same.get_data(as_text=True)
+    # A password of their own lets them in, where they were going, with the same access
+    new = "a passphrase only i know"
+    done = change_password(staff, PASSWORD, new)
+    assert (done.status_code, done.headers["Location"]) == (303, "/triage/")
+    assert staff.get(f"/triage/case/{reference}").status_code == 200
+    assert 'id="choose-password"' not in staff.get("/account").get_data(as_text=True)
+    with app.app_context():
+        changed = db.session.scalar(select(Officer))
+        assert changed.must_change_password is False
+        assert accounts.authenticate(db.session, "ce@example.org", PASSWORD, argon2_params()).private_key is None
+        kinds = db.session.scalars(select(AuditEntry.action).where(AuditEntry.officer_id == changed.id)).all()
+        assert "password-changed" in kinds
+
+
+def test_accounts_made_by_administrators_or_reset_choose_their_own_password(app, tmp_path):
+    runner = app.test_cli_runner()
+    key = app.config["TEST_RECOVERY_KEY"]
+    made = runner.invoke(
+        args=[
+            "portal",
+            "create-user",
+            "--email",
+            "new@example.org",
+            "--name",
+            "New",
+            "--role",
+            "triage",
+            "--queue",
+            "PSU-CE",
+            "--recovery-key",
+            str(key),
+            "--password-stdin",
+        ],
+        input="a first password given\n",
+    )
+    assert made.exit_code == 0, made.output
+    assert "choose their own password" in made.output
+    with app.app_context():
+        account = db.session.scalar(select(Officer).where(Officer.email == "new@example.org"))
+        assert account.must_change_password is True
+        account.must_change_password = False  # as if they had chosen one
+        db.session.commit()
+    reset = runner.invoke(
+        args=["portal", "reset-password", "--email", "new@example.org", "--recovery-key", str(key), "--password-stdin"],
+        input="a reset password given\n",
+    )
+    assert reset.exit_code == 0, reset.output
+    with app.app_context():
+        account = db.session.scalar(select(Officer).where(Officer.email == "new@example.org"))
+        assert account.must_change_password is True
 
 
 def test_disabling_an_account_ends_its_sessions_at_once(app, client):

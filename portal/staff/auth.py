@@ -14,6 +14,7 @@ from ..models import Officer, db
 
 STAFF = "staff"
 PENDING = "staff_pending"
+ACCOUNT_PAGE = "staff.account"  # the one page open to an officer who must choose their own password
 
 login_manager = LoginManager()
 
@@ -73,13 +74,18 @@ def _unauthorised() -> Any:
 
 
 def staff_required(*roles: str) -> Callable:
-    """Signed in with both factors, and (if roles are named) holding one of them; otherwise 403."""
+    """Signed in with both factors, and (if roles are named) holding one of them; otherwise 403.
+
+    An officer still on a password someone else set is sent to choose their own first, from every page.
+    """
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
+            if current_user.officer.must_change_password and request.endpoint != ACCOUNT_PAGE:
+                return redirect(url_for(ACCOUNT_PAGE), code=303)
             if roles and current_user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)

@@ -139,6 +139,10 @@ def account() -> Any:
         db.session.commit()
         form.current_password.errors = ["That is not your current password."]
         return render_template("staff/account.html", form=form, signout=EmptyForm()), 400
+    if form.new_password.data == form.current_password.data:
+        form.new_password.errors = ["Choose a new password, not the one you have now."]
+        return render_template("staff/account.html", form=form, signout=EmptyForm()), 400
+    was_given = officer.must_change_password
     try:
         accounts.change_password(
             db.session, officer, current_user.signed_in.private_key, form.new_password.data, argon2_params()
@@ -148,5 +152,8 @@ def account() -> Any:
         return render_template("staff/account.html", form=form, signout=EmptyForm()), 400
     audit.record(db.session, "password-changed", officer_id=officer.id)
     db.session.commit()
+    if was_given:
+        flash("Thank you: your password is now one only you know. You can carry on.")
+        return redirect(url_for("triage.home"), code=303)
     flash("Your password has been changed. Your access to your queues is unchanged.")
     return redirect(url_for("staff.account"), code=303)

@@ -1,5 +1,6 @@
-"""An officer's first day in a real browser: enrol TOTP, sign in, open a new case, acknowledge it with a
-message; then the reporter, with the receipt, sees the new stage and the message."""
+"""An officer's first day in a real browser: enrol TOTP, sign in, choose their own password in place of the one
+they were given, open a new case, acknowledge it with a message; then the reporter, with the receipt, sees the
+new stage and the message."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _report(visit) -> tuple[str, str]:
 def test_officer_enrols_acknowledges_and_the_reporter_sees_it(open_visit, live_server: LiveServer, screenshot_dir):
     reporter = open_visit(java_script_enabled=False, **PHONE)
     receipt, reference = _report(reporter)
-    officer(live_server.app, "wa.officer@example.org", queues=("PSU-WA",))
+    officer(live_server.app, "wa.officer@example.org", queues=("PSU-WA",), must_change_password=True)
 
     staff = open_visit(**DESKTOP)
     page = staff.page
@@ -44,6 +45,16 @@ def test_officer_enrols_acknowledges_and_the_reporter_sees_it(open_visit, live_s
     page.get_by_role("button", name="Confirm and sign in").click()
     assert page.locator("#recovery-codes li").count() == 10
     page.get_by_role("link", name="I have kept them safe: continue").click()
+
+    # Before anything else they replace the password they were given with their own
+    assert page.url.endswith("/account")
+    assert page.locator("#choose-password").is_visible()
+    page.screenshot(path=str(screenshot_dir / "staff-choose-password-desktop.png"), full_page=True)
+    page.fill("#current_password", PASSWORD)
+    page.fill("#new_password", "a passphrase only the officer knows")
+    page.fill("#confirm", "a passphrase only the officer knows")
+    page.get_by_role("button", name="Change password").click()
+    assert page.url.endswith("/triage/")
 
     # They see the new case in their queue and open it
     assert "PSU-WA" in page.inner_text("main")
