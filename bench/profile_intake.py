@@ -35,6 +35,11 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=400, help="submissions to time")
     parser.add_argument("--top", type=int, default=30, help="lines of the profile to print")
     parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="also time each SQL statement in the database driver (cursor execute), per submission",
+    )
+    parser.add_argument(
         "--callees", action="append", default=[], metavar="PATTERN", help="also print what these functions call"
     )
     args = parser.parse_args()
@@ -90,6 +95,8 @@ def main() -> int:
         f"{args.db}: POST /report median {statistics.median(portal_times) * 1000:.2f} ms, "
         f"bare POST /form median {statistics.median(bare_times) * 1000:.2f} ms ({args.n} each)"
     )
+    if args.statements:
+        print_statement_times(app, lambda: post(client, "/report"), args.n)
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(args.n):
@@ -102,6 +109,39 @@ def main() -> int:
         stats.print_callees(pattern)
     print(out.getvalue())
     return 0
+
+
+def print_statement_times(app, submit, n: int) -> None:  # noqa: ANN001
+    """How long the database driver spends on each statement of a submission (COMMIT is not a statement)."""
+    from collections import defaultdict
+
+    from sqlalchemy import event
+
+    from portal.models import db
+
+    spent: dict[str, list[float]] = defaultdict(list)
+    started: list[float] = []
+    with app.app_context():
+        engine = db.engine
+
+    def before(*_args) -> None:  # noqa: ANN002
+        started.append(time.perf_counter())
+
+    def after(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001, ANN002
+        spent[" ".join(statement.split())[:80]].append(time.perf_counter() - started.pop())
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        for _ in range(n):
+            submit()
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    total = sum(sum(times) for times in spent.values()) / n
+    print(f"statements per submission, in the driver: {total * 1000:.2f} ms in all")
+    for statement, times in sorted(spent.items(), key=lambda item: -sum(item[1])):
+        print(f"  {len(times) / n:4.1f} x {statistics.median(times) * 1000:6.3f} ms  {statement}")
 
 
 if __name__ == "__main__":

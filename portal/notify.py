@@ -258,7 +258,9 @@ def tell_of_new_case(
     (notify_owed_new_cases) sends it later. Returns how many were mailed; never raises.
     """
     mailed = send_new_case(config, reference, queue_id, queue_code, recipients)
-    if recipients and not mailed and mail_configured(config):
+    if not recipients:
+        return 0  # nobody to tell: intake left nothing owed
+    if not mailed and mail_configured(config):
         return 0  # still owed
     try:
         settle_new_cases(session, [report_id])
