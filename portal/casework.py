@@ -117,13 +117,17 @@ def record_outcome(session: Session, report: Report, finding: str, sanction: str
 
 
 def reroute(session: Session, report: Report, dek: bytes, new_queue: Queue, now: datetime | None = None) -> None:
-    """Pass the case to another queue: the data key is re-wrapped to that queue; content is untouched."""
+    """Pass the case to another queue: the data key is re-wrapped to that queue; content is untouched.
+
+    The new queue is owed the new-case mail, as for a report just in (portal.notify.notify_new_case after
+    the commit, or send-reminders if that fails)."""
     if new_queue.id == report.queue_id:
         raise CaseworkError("The case is already in that queue.")
     report.dek_for_queue = crypto.seal_to(new_queue.public_key, dek, context=data_key_context(report.id))
     report.queue_id = new_queue.id
     report.queue = new_queue
     report.assigned_officer_id = None
+    report.new_case_owed = True
     session.add(CaseEvent(report_id=report.id, at=now or utcnow(), kind="rerouted"))
 
 

@@ -554,6 +554,41 @@ def test_sending_owed_mail_needs_a_constant_number_of_queries(mail_app: Flask, c
     assert sorted(m.subject.split()[2] for m in inbox.messages) == sorted(m.reference for m in made)
 
 
+def test_a_case_sent_to_another_queue_is_news_to_that_queue(mail_app: Flask, client: Any, inbox: Inbox) -> None:
+    from tests.staff_helpers import make_officer, sign_in, staff_csrf
+
+    app = mail_app
+    number = subject_number()
+    people = staff(app, number)
+    make_officer(app, "mover@force.test", queues=("PSU-CE",))
+    made = make_report(client, subject_staff_number=number)
+    inbox.clear()
+    mover = sign_in(app.test_client(), "mover@force.test")
+    token = staff_csrf(mover, f"/triage/case/{made.reference}")
+    with mail_server_down(app):  # the first attempt fails: the case stays owed to DPS
+        moved = mover.post(
+            f"/triage/case/{made.reference}/reroute", data={"csrf_token": token, "queue": "DPS", "reason": "Pattern"}
+        )
+    assert moved.status_code == 303
+    assert inbox.messages == [] and owed(app) == [made.reference]
+    assert sweep(app) == 1
+    (received,) = inbox.messages
+    assert received.subject == f"New case {made.reference} in queue DPS"
+    assert sorted(received.rcpt_tos) == sorted([people.both, people.dps_only, people.dps_supervisor])
+    assert_no_leak(received, made)
+    # And with the server up, the next queue hears at once
+    inbox.clear()
+    make_officer(app, "dps-mover@force.test", queues=("DPS",))
+    back = sign_in(app.test_client(), "dps-mover@force.test")
+    token = staff_csrf(back, f"/triage/case/{made.reference}")
+    moved = back.post(
+        f"/triage/case/{made.reference}/reroute", data={"csrf_token": token, "queue": "PSU-CE", "reason": "Local"}
+    )
+    assert moved.status_code == 303
+    assert [m.subject for m in inbox.messages] == [f"New case {made.reference} in queue PSU-CE"]
+    assert owed(app) == []
+
+
 # ---------------------------------------------------------------- mail off, server down, refusals
 
 

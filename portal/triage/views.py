@@ -12,7 +12,7 @@ from sqlalchemy import select
 from .. import accounts, audit, casework, crypto, patterns, queues, reporter_access, workflow
 from ..intake import data_key_context
 from ..models import Attachment, Officer, Queue, QueueMembership, Report, db, utcnow
-from ..notify import notify_reporter_update
+from ..notify import notify_new_case, notify_reporter_update
 from ..recovery import open_report_fields
 from ..routing import CATEGORIES
 from ..settings import clock_settings
@@ -302,6 +302,7 @@ def reroute(reference: str) -> Any:
         db.session, report, dek, current_user.officer.id, f"Sent from {source} to {target.code}: {form.reason.data}"
     )
     db.session.commit()
+    notify_new_case(db.session, current_app.config, report)  # never raises; still owed if it fails
     flash(f"{report.reference} is now with {target.code}.")
     if report.queue_id in accounts.membership_queue_ids(db.session, current_user.officer.id):
         return redirect(url_for("triage.case", reference=reference), code=303)
