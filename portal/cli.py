@@ -330,8 +330,9 @@ def reset_password_command(email: str, recovery_key: Path, password_stdin: bool)
 
 @portal_cli.command("send-reminders")
 def send_reminders_command() -> None:
-    """Email staff about new cases whose first mail failed or which were released from hold, and about cases
-    whose clocks have run out; delete held reports past their time. Run it from cron every few minutes."""
+    """Email staff about new cases (or re-routed ones) whose first mail failed or which were released from hold,
+    and about cases whose clocks have run out; delete held reports past their time. Run it from cron every few
+    minutes."""
     owed = notify.notify_owed_new_cases(db.session, current_app.config)
     db.session.commit()  # what was sent is marked before anything else can fail
     count = notify.notify_breaches(db.session, current_app.config)

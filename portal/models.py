@@ -195,7 +195,7 @@ class Report(db.Model):
     reporter_wants_email: Mapped[bool] = mapped_column(Boolean, default=False)
     breach_notified_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The queue is still owed its mail about this new case (portal.notify): it failed at intake, or the case was
-    # held and has just been released. `send-reminders` sends it. Only intake and release set it.
+    # held and has just been released, or it was re-routed to this queue. `send-reminders` sends it.
     new_case_owed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # Outcome codes (set by triage).
@@ -243,8 +243,6 @@ class Report(db.Model):
         # Partial: only held reports. A plain index on `held` would tempt SQLite's planner away from the
         # staff-number index in look-ups that say "and not held" (1 s instead of 3 ms at 1M cases).
         Index("ix_reports_held_until", "held_until", sqlite_where=text("held"), postgresql_where=text("held")),
-        # The open cases (a fifth or so of all), with every column the workload and Regulation 19 figures read:
-        # those are live, read at every view of the dashboard, and must not walk a million closed cases.
         # The few cases whose new-case mail is still owed (portal.notify.notify_owed_new_cases). Each predicate
         # is spelled as SQLAlchemy writes the test of a boolean column in that dialect, so the planner can use it.
         Index(
@@ -253,6 +251,8 @@ class Report(db.Model):
             sqlite_where=text("new_case_owed = 1"),
             postgresql_where=text("new_case_owed"),
         ),
+        # The open cases (a fifth or so of all), with every column the workload and Regulation 19 figures read:
+        # those are live, read at every view of the dashboard, and must not walk a million closed cases.
         Index(
             "ix_reports_open_work",
             *OPEN_WORK_COLUMNS,

@@ -289,7 +289,7 @@ NEW_CASE_GRACE = timedelta(minutes=2)
 NEW_CASE_GIVE_UP = timedelta(days=7)
 
 
-def owed_new_cases(session: Session) -> Any:
+def owed_new_cases() -> Any:
     """The cases that still owe their queue a new-case mail (a partial index holds only these)."""
     return (
         select(
@@ -309,7 +309,8 @@ def owed_new_cases(session: Session) -> Any:
 
 
 def notify_owed_new_cases(session: Session, config: Mapping[str, Any], now: datetime | None = None) -> int:
-    """Send the new-case mails still owed: those whose attempt at intake failed, and released held reports.
+    """Send the new-case mails still owed: cases whose first attempt failed (at intake or after a re-route),
+    and released held reports.
 
     Three queries whatever the number of cases, like notify_breaches: the owed cases (on PostgreSQL locked
     FOR UPDATE SKIP LOCKED, so two runs at once do not both mail), the mailable members of their queues,
@@ -319,7 +320,7 @@ def notify_owed_new_cases(session: Session, config: Mapping[str, Any], now: date
     Returns the number of cases whose mail the server accepted.
     """
     now = now or utcnow()
-    rows = session.execute(owed_new_cases(session).with_for_update(of=Report, skip_locked=True)).all()
+    rows = session.execute(owed_new_cases().with_for_update(of=Report, skip_locked=True)).all()
     due = [row for row in rows if row[5] <= now - NEW_CASE_GRACE]
     if not due:
         return 0
@@ -331,24 +332,17 @@ def notify_owed_new_cases(session: Session, config: Mapping[str, Any], now: date
             settled.append(row[0])
         else:
             live.append(row)
-    members = session.execute(
-        select(QueueMembership.queue_id, Officer.email, Officer.staff_number_index)
-        .join(Officer, Officer.id == QueueMembership.officer_id)
-        .where(
-            QueueMembership.queue_id.in_({row[2] for row in live} or {-1}),
-            Officer.disabled.is_(False),
-            Officer.notify_by_email.is_(True),
-        )
-        .order_by(Officer.id)
-    ).all()
+    by_queue: dict[int, list[_Member]] = {}
+    for member in _mailable_members(session, {row[2] for row in live}):
+        by_queue.setdefault(member.queue_id, []).append(member)
     mails: list[Mail] = []
     to_mail: list[str] = []
     for report_id, reference, queue_id, queue_code, subject_index, _since in live:
-        recipients: list[str] = []
-        for member_queue, email, staff_index in members:
-            conflicted = subject_index is not None and staff_index == subject_index
-            if member_queue == queue_id and not conflicted and email not in recipients:
-                recipients.append(email)
+        recipients = [
+            m.email
+            for m in by_queue.get(queue_id, [])
+            if subject_index is None or m.staff_number_index != subject_index
+        ]
         if recipients:
             mails.append(new_case_mail(config, reference, queue_code, recipients))
             to_mail.append(report_id)
@@ -427,6 +421,24 @@ class _Member:
     staff_number_index: bytes | None
 
 
+def _mailable_members(session: Session, queue_ids: set[int], *criteria: ColumnElement[bool]) -> list[_Member]:
+    """The enabled members of the queues who want mail (and meet `criteria`), in one query."""
+    if not queue_ids:
+        return []
+    rows = session.execute(
+        select(QueueMembership.queue_id, Officer.id, Officer.email, Officer.role, Officer.staff_number_index)
+        .join(Officer, Officer.id == QueueMembership.officer_id)
+        .where(
+            QueueMembership.queue_id.in_(queue_ids),
+            Officer.disabled.is_(False),
+            Officer.notify_by_email.is_(True),
+            *criteria,
+        )
+        .order_by(Officer.id)
+    )
+    return [_Member(*row) for row in rows]
+
+
 def _breach_recipients(candidate: _Candidate, members: Iterable[_Member]) -> list[str]:
     """The assigned officer and the supervisors, among the queue's mailable members, minus the subject."""
     emails: list[str] = []
@@ -476,26 +488,7 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
     wanted = Officer.role == SUPERVISOR
     if assigned:
         wanted = or_(wanted, Officer.id.in_(assigned))
-    members = [
-        _Member(*row)
-        for row in session.execute(
-            select(
-                QueueMembership.queue_id,
-                Officer.id,
-                Officer.email,
-                Officer.role,
-                Officer.staff_number_index,
-            )
-            .join(Officer, Officer.id == QueueMembership.officer_id)
-            .where(
-                QueueMembership.queue_id.in_({c.queue_id for c in candidates}),
-                Officer.disabled.is_(False),
-                Officer.notify_by_email.is_(True),
-                wanted,
-            )
-            .order_by(Officer.id)
-        )
-    ]
+    members = _mailable_members(session, {c.queue_id for c in candidates}, wanted)
 
     mails: list[Mail] = []
     to_mail: list[_Candidate] = []
