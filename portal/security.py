@@ -25,7 +25,9 @@ CSP = "; ".join(
 
 def set_security_headers(response: Response) -> Response:
     headers = response.headers
-    headers["Content-Security-Policy"] = CSP
+    # A route may send a stricter policy of its own (a download is sandboxed): that one is kept.
+    if "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = CSP
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"
     headers["X-Frame-Options"] = "DENY"
