@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from portal import create_app
 from portal.models import db
 from portal.secrets import ENV as SECRET_ENV
+from portal.secrets import FILE_ENV as SECRET_FILE_ENV
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -54,7 +55,7 @@ def build_app(tmp_path: Path, backend: str, **overrides: object) -> Flask:
 
 @pytest.fixture(autouse=True)
 def _no_secrets_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in SECRET_ENV.values():
+    for variable in [*SECRET_ENV.values(), *SECRET_FILE_ENV.values()]:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
 

@@ -25,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal.models import db
 from portal.secrets import ENV as SECRET_ENV
+from portal.secrets import FILE_ENV as SECRET_FILE_ENV
 from tests.conftest import build_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ class LiveServer:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with pytest.MonkeyPatch.context() as env:
         # Same hygiene as tests/conftest.py's autouse fixture, which is function-scoped and so too late here.
-        for variable in [*SECRET_ENV.values(), "DATABASE_URL", "PORTAL_BASE_URL"]:
+        for variable in [*SECRET_ENV.values(), *SECRET_FILE_ENV.values(), "DATABASE_URL", "PORTAL_BASE_URL"]:
             env.delenv(variable, raising=False)
         app = build_app(tmp_path_factory.mktemp("e2e"), "sqlite")
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
