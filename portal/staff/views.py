@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import segno
 from flask import current_app, flash, redirect, render_template, request, session, url_for
@@ -22,11 +23,32 @@ def _rate() -> str:
     return current_app.config["RATE_LIMIT_LOGIN"]
 
 
-def _safe_next(target: str | None) -> str:
-    """Only paths on this site: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("triage.home")
+MAX_NEXT = 1024  # longer than any page of ours; it rides in the session cookie
+
+
+def _local_path(value: str) -> bool:
+    """A path on this site and nothing else: no control or invisible characters (browsers and Werkzeug drop
+    some, so `/<tab>/host` would become `//host`), no backslash (some browsers read it as a slash), one
+    leading slash (`//host` is another site), and no scheme or host as urlsplit reads it."""
+    if any(not ch.isprintable() for ch in value) or "\\" in value:
+        return False
+    if not value.startswith("/") or value.startswith("//"):
+        return False
+    parts = urlsplit(value)
+    return not parts.scheme and not parts.netloc
+
+
+def safe_next(target: object, default: str | None = None) -> str:
+    """Where to go after signing in: `target` only if it is a path of this site, as given and also after
+    percent-decoding once (`/%2F%2Fhost`); anything else gives `default` (the triage home page)."""
+    fallback = url_for("triage.home") if default is None else default
+    if not isinstance(target, str) or not target or len(target) > MAX_NEXT:
+        return fallback
+    try:
+        local = _local_path(target) and _local_path(unquote(target))
+    except ValueError:  # urlsplit refuses some malformed input
+        local = False
+    return target if local else fallback
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -35,21 +57,21 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     form = LoginForm()
     if request.method == "GET":
-        return render_template("staff/login.html", form=form, next=request.args.get("next", ""))
+        return render_template("staff/login.html", form=form, next=safe_next(request.args.get("next"), ""))
     if not form.validate():
-        return render_template("staff/login.html", form=form, next=request.form.get("next", "")), 400
+        return render_template("staff/login.html", form=form, next=safe_next(request.form.get("next"), "")), 400
     result = accounts.authenticate(db.session, form.email.data, form.password.data, argon2_params())
     if result.problem or result.officer is None or result.private_key is None:
         if result.officer is not None:
             audit.record(db.session, "login-failed", officer_id=result.officer.id)
         db.session.commit()
         form.password.errors = [accounts.WRONG]
-        return render_template("staff/login.html", form=form, next=request.form.get("next", "")), 400
+        return render_template("staff/login.html", form=form, next=safe_next(request.form.get("next"), "")), 400
     # A fresh session at every sign-in: nothing from before survives (session fixation).
     session.clear()
     session_id, key = accounts.open_staff_session(db.session, result.officer, result.private_key, "password")
     db.session.commit()
-    session[PENDING] = {"id": session_id, "key": crypto.b64(key), "next": _safe_next(request.form.get("next"))}
+    session[PENDING] = {"id": session_id, "key": crypto.b64(key), "next": safe_next(request.form.get("next"))}
     return redirect(url_for("staff.second_factor"), code=303)
 
 
@@ -85,18 +107,15 @@ def second_factor() -> Any:
         status = 200 if request.method == "GET" else 400
         return render_template("staff/second_factor.html", form=form, enrolment=enrolment), status
     enrolling = not officer.totp_confirmed
-    code = form.code.data or ""
-    ok = accounts.check_totp(officer, pending.private_key, code)
-    if not ok and not enrolling:
-        ok = accounts.use_recovery_code(db.session, officer, server_secrets().receipt_pepper, code)
-    if not ok:
+    pepper = server_secrets().receipt_pepper
+    if not accounts.check_second_factor(db.session, officer, pending.private_key, form.code.data or "", pepper):
         audit.record(db.session, "login-failed", officer_id=officer.id, detail={"step": "2fa"})
         db.session.commit()
-        form.code.errors = ["That code is not right, or it has been used already. Wait for the next one."]
+        form.code.errors = [accounts.WRONG_CODE]
         return render_template(
             "staff/second_factor.html", form=form, enrolment=_enrolment(officer, pending.private_key)
         ), 400
-    target = session.get(PENDING, {}).get("next") or url_for("triage.home")
+    target = session.get(PENDING, {}).get("next")
     accounts.end_session(db.session, pending.staff_session.id)
     session.clear()
     session_id, key = accounts.open_staff_session(db.session, officer, pending.private_key, "active")
@@ -108,8 +127,8 @@ def second_factor() -> Any:
     db.session.commit()
     session[STAFF] = {"id": session_id, "key": crypto.b64(key)}
     if codes:
-        return render_template("staff/recovery_codes.html", codes=codes, next=_safe_next(target))
-    return redirect(_safe_next(target), code=303)
+        return render_template("staff/recovery_codes.html", codes=codes, next=safe_next(target))
+    return redirect(safe_next(target), code=303)
 
 
 @bp.post("/logout")
@@ -145,7 +164,12 @@ def account() -> Any:
     was_given = officer.must_change_password
     try:
         accounts.change_password(
-            db.session, officer, current_user.signed_in.private_key, form.new_password.data, argon2_params()
+            db.session,
+            officer,
+            current_user.signed_in.private_key,
+            form.new_password.data,
+            argon2_params(),
+            keep_session_id=current_user.signed_in.staff_session.id,  # every other session ends
         )
     except accounts.AccountError as exc:
         form.new_password.errors = [str(exc)]
@@ -155,5 +179,8 @@ def account() -> Any:
     if was_given:
         flash("Thank you: your password is now one only you know. You can carry on.")
         return redirect(url_for("triage.home"), code=303)
-    flash("Your password has been changed. Your access to your queues is unchanged.")
+    flash(
+        "Your password has been changed, and you are signed out everywhere else. "
+        "Your access to your queues is unchanged."
+    )
     return redirect(url_for("staff.account"), code=303)
