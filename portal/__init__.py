@@ -52,6 +52,7 @@ def create_app(config: Mapping[str, Any] | Config | None = None) -> Flask:
 
     server_secrets = secrets.load(instance)
     app.extensions["portal_secrets"] = server_secrets
+    app.config["PORTAL_SECRETS"] = server_secrets  # for domain modules handed the config (portal.notify)
     app.config["SECRET_KEY"] = server_secrets.secret_key if server_secrets else None
 
     proxies = int(app.config.get("PORTAL_PROXY_COUNT", 0) or 0)

@@ -18,9 +18,9 @@ import pyotp
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from . import crypto
-from .intake import data_key_context
+from . import crypto, queue_keys
 from .models import Officer, Queue, QueueMembership, RecoveryCode, Report, StaffSession, utcnow
+from .queue_keys import AccessDenied as AccessDenied  # the same denial, wherever it is raised
 
 ROLES = {"triage": "Triage officer", "supervisor": "Supervisor", "admin": "Administrator"}
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -34,10 +34,6 @@ MIN_PASSWORD_LENGTH = 12
 
 class AccountError(ValueError):
     """Something about an account request that the user can fix; the message is for them."""
-
-
-class AccessDenied(Exception):
-    """The officer may not open this case or queue."""
 
 
 def normalise_email(email: str) -> str:
@@ -115,7 +111,9 @@ def create_officer(
         name=name.strip(),
         role=role,
         command_code=command_code or None,
-        staff_number_index=crypto.staff_number_index(blind_index_key, staff_number),
+        staff_index_sealed=crypto.seal_officer_index(
+            blind_index_key, crypto.staff_number_index(blind_index_key, staff_number)
+        ),
         public_key=pair.public,
     )
     _seal_private(officer, password, pair.private, params)
@@ -147,6 +145,31 @@ def login_delay(failures: int) -> timedelta:
     return timedelta(seconds=2 ** (failures - FREE_FAILURES + 1))
 
 
+def is_locked(officer: Officer, now: datetime | None = None) -> bool:
+    """Within the delay (or the lock) that follows repeated wrong passwords or codes."""
+    return officer.locked_until is not None and officer.locked_until > (now or utcnow())
+
+
+def count_failure(officer: Officer, now: datetime | None = None) -> None:
+    """One more wrong password or second-factor code: the delay grows, then the account locks."""
+    officer.failed_logins = (officer.failed_logins or 0) + 1
+    delay = login_delay(officer.failed_logins)
+    officer.locked_until = (now or utcnow()) + delay if delay else None
+
+
+def clear_failures(officer: Officer) -> None:
+    """A full sign-in (password and second factor) succeeded."""
+    officer.failed_logins = 0
+    officer.locked_until = None
+
+
+def _hold_for_counting(session: Session, officer: Officer) -> None:
+    """Reload the officer's row locked until commit (PostgreSQL), so that guesses sent in parallel are
+    each checked against, and counted on, the latest count instead of racing past the lock."""
+    session.flush()
+    session.refresh(officer, with_for_update=True)
+
+
 def authenticate(
     session: Session, email: str, password: str, default_params: crypto.Argon2Params, now: datetime | None = None
 ) -> LoginResult:
@@ -158,30 +181,38 @@ def authenticate(
         return LoginResult(None, None, WRONG)
     params = crypto.Argon2Params(**officer.kdf_params) if officer.kdf_params else default_params
     master = _master_key(password or "", officer.password_salt, params)
-    if officer.disabled:
-        return LoginResult(officer, None, WRONG)
-    if officer.locked_until is not None and officer.locked_until > now:
+    _hold_for_counting(session, officer)
+    if officer.disabled or is_locked(officer, now):
         return LoginResult(officer, None, WRONG)
     if not hmac.compare_digest(_verifier(master), officer.password_verifier):
-        officer.failed_logins += 1
-        delay = login_delay(officer.failed_logins)
-        officer.locked_until = now + delay if delay else None
+        count_failure(officer, now)
         return LoginResult(officer, None, WRONG)
     private = crypto.unwrap_key(
         _private_key_kek(master), officer.private_key_sealed, context=_private_context(officer.public_key)
     )
-    officer.failed_logins = 0
-    officer.locked_until = None
+    # The count of failures is not cleared here but when the second factor is right too
+    # (`check_second_factor`): else the password would reopen unlimited guesses at the code.
     return LoginResult(officer, private, None)
 
 
 def change_password(
-    session: Session, officer: Officer, private_key: bytes, new_password: str, params: crypto.Argon2Params
+    session: Session,
+    officer: Officer,
+    private_key: bytes,
+    new_password: str,
+    params: crypto.Argon2Params,
+    *,
+    keep_session_id: str | None = None,
 ) -> None:
-    """Re-seal the private key under the new password. Access to every queue is kept. The officer chose it."""
+    """Re-seal the private key under the new password. Access to every queue is kept. The officer chose it.
+
+    Every other session of the account ends (whoever may have learnt the old password is signed out);
+    `keep_session_id`, the session the officer changed it from, stays signed in.
+    """
     check_password_strength(new_password)
     _seal_private(officer, new_password, private_key, params)
     officer.must_change_password = False
+    end_sessions(session, officer.id, keep=keep_session_id)
 
 
 # ---------------------------------------------------------------- TOTP and recovery codes
@@ -251,6 +282,35 @@ def new_recovery_codes(session: Session, officer: Officer, pepper: bytes, count:
     return codes
 
 
+WRONG_CODE = (
+    "That code is not right, or it has been used already, or the account is locked for a while. Wait for the next one."
+)
+
+
+def check_second_factor(
+    session: Session, officer: Officer, private_key: bytes, code: str, pepper: bytes, now: datetime | None = None
+) -> bool:
+    """The second step of sign-in: a TOTP code, or (once enrolled) one of the recovery codes.
+
+    Wrong codes count towards the account's lock exactly as wrong passwords do, and while the account is
+    locked (or within the delay after a failure) even the right code is refused and nothing is used up.
+    A right code clears the count: the sign-in is complete.
+    """
+    now = now or utcnow()
+    _hold_for_counting(session, officer)
+    if officer.disabled or is_locked(officer, now):
+        return False
+    enrolled = officer.totp_confirmed
+    ok = check_totp(officer, private_key, code, now)
+    if not ok and enrolled:
+        ok = use_recovery_code(session, officer, pepper, code)
+    if ok:
+        clear_failures(officer)
+    else:
+        count_failure(officer, now)
+    return ok
+
+
 def use_recovery_code(session: Session, officer: Officer, pepper: bytes, code: str) -> bool:
     found = session.scalar(
         select(RecoveryCode).where(
@@ -318,8 +378,12 @@ def end_session(session: Session, session_id: str) -> None:
     session.execute(delete(StaffSession).where(StaffSession.id == session_id))
 
 
-def end_sessions(session: Session, officer_id: int) -> None:
-    session.execute(delete(StaffSession).where(StaffSession.officer_id == officer_id))
+def end_sessions(session: Session, officer_id: int, *, keep: str | None = None) -> None:
+    """End every session of the account (signed in or half-way through signing in), except `keep`."""
+    query = delete(StaffSession).where(StaffSession.officer_id == officer_id)
+    if keep is not None:
+        query = query.where(StaffSession.id != keep)
+    session.execute(query)
 
 
 def set_disabled(session: Session, officer: Officer, disabled: bool) -> None:
@@ -330,58 +394,29 @@ def set_disabled(session: Session, officer: Officer, disabled: bool) -> None:
         session.execute(update(Report).where(Report.assigned_officer_id == officer.id).values(assigned_officer_id=None))
 
 
-# ---------------------------------------------------------------- queue keys
-
-
-def _queue_key_context(queue_code: str) -> str:
-    return f"queue-key|{queue_code}"
+# ---------------------------------------------------------------- queue keys (portal.queue_keys holds them)
 
 
 def membership_queue_ids(session: Session, officer_id: int) -> set[int]:
-    return set(session.scalars(select(QueueMembership.queue_id).where(QueueMembership.officer_id == officer_id)))
+    return queue_keys.member_queue_ids(session, officer_id)
 
 
 def queue_private_key(session: Session, officer: Officer, private_key: bytes, queue: Queue) -> bytes:
-    membership = session.scalar(
-        select(QueueMembership).where(QueueMembership.officer_id == officer.id, QueueMembership.queue_id == queue.id)
-    )
-    if membership is None:
-        raise AccessDenied(queue.code)
-    return crypto.open_sealed(private_key, membership.queue_private_key_sealed, context=_queue_key_context(queue.code))
+    """The queue's current private key through the officer's membership. Raises AccessDenied."""
+    return queue_keys.open_queue_key(session, officer, private_key, queue)
 
 
 def grant_queue(
     session: Session, queue: Queue, queue_private: bytes, officer: Officer, granted_by: Officer | None
-) -> QueueMembership:
-    """Give an officer a queue: its private key sealed to their public key. Needs the key already open."""
-    if crypto.public_key_of(queue_private) != queue.public_key:
-        raise AccessDenied(queue.code)
-    membership = session.scalar(
-        select(QueueMembership).where(QueueMembership.officer_id == officer.id, QueueMembership.queue_id == queue.id)
-    )
-    sealed = crypto.seal_to(officer.public_key, queue_private, context=_queue_key_context(queue.code))
-    if membership is None:
-        membership = QueueMembership(officer_id=officer.id, queue_id=queue.id, queue_private_key_sealed=sealed)
-        session.add(membership)
-    else:
-        membership.queue_private_key_sealed = sealed
-    membership.granted_by_officer_id = granted_by.id if granted_by else None
-    membership.granted_at = utcnow()
-    return membership
-
-
-def revoke_queue(session: Session, queue: Queue, officer: Officer) -> None:
-    session.execute(
-        delete(QueueMembership).where(QueueMembership.officer_id == officer.id, QueueMembership.queue_id == queue.id)
-    )
+) -> None:
+    """Give an officer the queue's current key (queue_keys.grant gives older generations too)."""
+    queue_keys.grant(session, queue, {queue.key_generation: queue_private}, officer, granted_by)
 
 
 def reset_password_with_recovery(
     session: Session, officer: Officer, new_password: str, recovery_private: bytes, params: crypto.Argon2Params
 ) -> None:
     """A forgotten password: a new key pair, every queue re-granted through the recovery key, 2FA anew."""
-    from .recovery import queue_private_key as queue_key_by_recovery
-
     check_password_strength(new_password)
     pair = crypto.generate_keypair()
     officer.public_key = pair.public
@@ -392,24 +427,16 @@ def reset_password_with_recovery(
         .where(QueueMembership.officer_id == officer.id)
     ).all()
     for queue in queues:
-        grant_queue(session, queue, queue_key_by_recovery(queue, recovery_private), officer, None)
-    officer.failed_logins = 0
-    officer.locked_until = None
+        keys = queue_keys.recovery_generation_keys(session, queue, recovery_private)
+        held = set(
+            session.scalars(
+                select(QueueMembership.generation).where(
+                    QueueMembership.officer_id == officer.id, QueueMembership.queue_id == queue.id
+                )
+            )
+        )
+        queue_keys.grant(session, queue, {g: keys[g] for g in held | {queue.key_generation}}, officer, None)
+    clear_failures(officer)
     officer.must_change_password = True  # whoever ran the reset knows this one
     reset_totp(session, officer)
-
-
-# ---------------------------------------------------------------- case access
-
-
-def has_conflict(officer: Officer, report: Report) -> bool:
-    """An officer never handles a case about themselves (blind index of their staff number)."""
-    return officer.staff_number_index is not None and officer.staff_number_index == report.subject_staff_index
-
-
-def case_data_key(session: Session, signed_in: SignedIn, report: Report) -> bytes:
-    """The report's data key through the officer's membership of its queue. Raises AccessDenied."""
-    if has_conflict(signed_in.officer, report):
-        raise AccessDenied(report.reference)
-    queue_private = queue_private_key(session, signed_in.officer, signed_in.private_key, report.queue)
-    return crypto.open_sealed(queue_private, report.dek_for_queue, context=data_key_context(report.id))
+    end_sessions(session, officer.id)  # someone else reset it: no session of the account survives

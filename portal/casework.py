@@ -124,6 +124,7 @@ def reroute(session: Session, report: Report, dek: bytes, new_queue: Queue, now:
     if new_queue.id == report.queue_id:
         raise CaseworkError("The case is already in that queue.")
     report.dek_for_queue = crypto.seal_to(new_queue.public_key, dek, context=data_key_context(report.id))
+    report.queue_key_generation = new_queue.key_generation
     report.queue_id = new_queue.id
     report.queue = new_queue
     report.assigned_officer_id = None

@@ -13,8 +13,8 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import accounts, audit, casework, crypto, intake, notify, recovery, rollups, secrets
-from .cli_audit import verify_audit_command
+from . import accounts, audit, casework, crypto, intake, notify, queue_keys, recovery, rollups, secrets
+from .cli_audit import complete_audit_setup, verify_audit_command
 from .models import Command, Officer, Queue, Report, db
 from .settings import clock_settings
 from .setup import ensure_reference_data
@@ -67,11 +67,13 @@ def init_command(recovery_key_out: Path | None) -> None:
         if recovery_key_out is not None:
             click.echo("The recovery key was made at first initialisation; no new one written.")
     current_app.extensions["portal_secrets"] = loaded
+    current_app.config["PORTAL_SECRETS"] = loaded
     current_app.config["SECRET_KEY"] = loaded.secret_key
     upgrade(directory=current_app.extensions["migrate"].directory)
     made = ensure_reference_data(db.session, loaded.recovery_public_key)
     rebuilt = rollups.ensure(db.session)  # after an upgrade that added them to a database with cases
     db.session.commit()
+    complete_audit_setup(instance)
     if rebuilt:
         click.echo("Running totals of the oversight figures worked out from the cases.")
     click.echo(
@@ -160,6 +162,9 @@ def demo_command(recovery_key: Path | None) -> None:
     if db.session.scalar(select(Report.id).where(Report.source == "demo").limit(1)):
         _fail("demo data is already loaded")
     settings = clock_settings(db.session, current_app.config)
+    # Staff first: a report goes only to a queue with someone who can read it (portal.intake.readable_queue).
+    staff_lines = _demo_accounts(_recovery_private(recovery_key)) if recovery_key else []
+    db.session.flush()
     lines = []
     for number, values in enumerate(DEMO_REPORTS):
         new = intake.NewReport(**values, occurred_on=date.today() - timedelta(days=30 + number))
@@ -176,7 +181,6 @@ def demo_command(recovery_key: Path | None) -> None:
                 new_state="acknowledged",
             )
         lines.append(f"  {submitted.report.reference}  {new.mode:<12} {new.category:<18} receipt {submitted.receipt}")
-    staff_lines = _demo_accounts(_recovery_private(recovery_key)) if recovery_key else []
     db.session.commit()
     click.echo("Demo cases (open them at /status with the receipt):")
     click.echo("\n".join(lines))
@@ -198,7 +202,10 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _grant_with_recovery(officer: Officer, queue: Queue, recovery_private: bytes) -> None:
-    accounts.grant_queue(db.session, queue, recovery.queue_private_key(queue, recovery_private), officer, None)
+    """Every generation of the queue's key, so that cases not yet re-wrapped to the current one open too."""
+    keys = queue_keys.recovery_generation_keys(db.session, queue, recovery_private)
+    queue_keys.grant(db.session, queue, keys, officer, None)
+    queue_keys.drop_unused_generations(db.session, queue)
 
 
 def _recovery_private(path: Path | None) -> bytes | None:
@@ -345,6 +352,13 @@ def send_reminders_command() -> None:
 
 
 portal_cli.add_command(verify_audit_command)
+
+from .cli_access import disable_user_command, revoke_command, rewrap_command, routing_command  # noqa: E402
+
+portal_cli.add_command(revoke_command)
+portal_cli.add_command(disable_user_command)
+portal_cli.add_command(rewrap_command)
+portal_cli.add_command(routing_command)
 
 from .cli_data import (  # noqa: E402
     import_cases_command,

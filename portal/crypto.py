@@ -231,6 +231,28 @@ def name_index(key: bytes, name: str) -> bytes | None:
     return blind_index(key, "name", normalise_name(name))
 
 
+def officer_index_key(blind_index_key: bytes) -> bytes:
+    """The key that seals an officer's own staff-number index (another key than the subjects' index)."""
+    return _hkdf(blind_index_key, salt=b"portal-officer-index|v1", info=b"seal")
+
+
+_OFFICER_INDEX_CONTEXT = b"portal-officer-index|staff-number"
+
+
+def seal_officer_index(blind_index_key: bytes, index: bytes | None) -> bytes | None:
+    """An officer's staff-number index, sealed: the database alone holds nothing to join to a report's
+    subject index, and the same number sealed twice gives different bytes."""
+    if index is None:
+        return None
+    return _aead_seal(officer_index_key(blind_index_key), index, _OFFICER_INDEX_CONTEXT)
+
+
+def open_officer_index(blind_index_key: bytes, sealed: bytes | None) -> bytes | None:
+    if sealed is None:
+        return None
+    return _aead_open(officer_index_key(blind_index_key), sealed, _OFFICER_INDEX_CONTEXT)
+
+
 # ---------------------------------------------------------------- passwords (staff accounts)
 
 

@@ -10,11 +10,24 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, LargeBinary, String, cast, literal_column, null, select, union_all, update
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    LargeBinary,
+    String,
+    cast,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import crypto, notify, patterns, routing, workflow
+from . import access, audit, crypto, patterns, routing, workflow
 from .attachments import CleanFile
 from .models import (
     Attachment,
@@ -30,6 +43,7 @@ from .models import (
     new_id,
     utcnow,
 )
+from .queue_keys import data_key_context
 from .secrets import ServerSecrets
 
 REPORT_FIELDS = (
@@ -71,6 +85,8 @@ class NewReport:
 # The clocks an operator sets (portal.settings edits them). Named here so that one read serves an intake.
 ACKNOWLEDGE_SETTING = "clock.acknowledge_within_days"
 UPDATE_SETTING = "clock.update_every_days"
+# How many other reports about the same person release a report held until corroborated (default one).
+CORROBORATE_SETTING = "held.corroborate_after"
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class IntakeSettings:
     acknowledge_within_days: int = 7
     update_every_days: int = 28
     hold_days: int = 365  # how long a report held until corroborated is kept before it is deleted
+    corroborate_after: int = 1  # other reports about the person that release a held one
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,13 @@ class Submitted:
     # them; None when not asked for, or when the report is held (nobody is told about a held report). When
     # there are any, the report owes its new-case mail until the caller's notify.tell_of_new_case settles it.
     recipients: list[str] | None = None
+    # The reporter asked to hold it, but others had already raised concerns about the person: it went
+    # forward at once, and the receipt says why.
+    hold_declined: bool = False
+    # Members of the queue whose name matches the subject's (portal.access): the case is hidden from them,
+    # recorded and audited here; the caller tells these supervisors after the commit.
+    probable_conflicts: list[int] = field(default_factory=list)
+    supervisors_to_tell: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -99,6 +123,7 @@ class QueueKey:
     id: int
     code: str
     public_key: bytes
+    generation: int = 1  # of the queue's key pair (portal.queue_keys)
 
 
 @dataclass(frozen=True)
@@ -116,8 +141,8 @@ def _config_statement() -> Any:
     """Active commands, queues, routing rules and the intake's settings rows, as one UNION ALL.
 
     Every branch has the same ten columns; a branch fills those it has and leaves the rest NULL:
-    command (code, name); queue (code, number=id, blob=public key); rule (code=kind, target, reason,
-    params as JSON text, position, number=id, flag=enabled); setting (code=name, target=value).
+    command (code, name); queue (code, number=id, blob=public key, position=key generation); rule (code=kind,
+    target, reason, params as JSON text, position, number=id, flag=enabled); setting (code=name, target=value).
     """
     text, number = String(), Integer()
     columns = {
@@ -141,7 +166,7 @@ def _config_statement() -> Any:
         return select(*(given.get(name, cast(null(), kind_)).label(name) for name, kind_ in columns.items()))
 
     commands = branch("c", code=Command.code, name=Command.name, flag=Command.active).where(Command.active)
-    queues = branch("q", code=Queue.code, number=Queue.id, blob=Queue.public_key)
+    queues = branch("q", code=Queue.code, number=Queue.id, blob=Queue.public_key, position=Queue.key_generation)
     rules = branch(
         "r",
         code=RoutingRule.kind,
@@ -159,7 +184,7 @@ def _config_statement() -> Any:
     )
 
 
-CONFIG_SETTINGS = (ACKNOWLEDGE_SETTING, UPDATE_SETTING, patterns.SETTING)
+CONFIG_SETTINGS = (ACKNOWLEDGE_SETTING, UPDATE_SETTING, CORROBORATE_SETTING, patterns.SETTING)
 CONFIG_STATEMENT = _config_statement()
 
 
@@ -179,11 +204,11 @@ def _parse_config(rows: tuple[tuple[Any, ...], ...]) -> IntakeConfig:
     queues: dict[str, QueueKey] = {}
     rules: list[routing.Rule] = []
     stored: dict[str, str] = {}
-    for kind, code, name, target, reason, params, _position, number, flag, blob in rows:
+    for kind, code, name, target, reason, params, position, number, flag, blob in rows:
         if kind == "c":
             commands.append((code, name))
         elif kind == "q":
-            queues[code] = QueueKey(number, code, bytes(blob))
+            queues[code] = QueueKey(number, code, bytes(blob), position or 1)
         elif kind == "r":
             values = json.loads(params) if params is not None else None
             rules.append(routing.Rule(code, target, reason, dict(values or {}), bool(flag)))
@@ -196,11 +221,6 @@ def _parse_config(rows: tuple[tuple[Any, ...], ...]) -> IntakeConfig:
         pattern_rules=patterns.parse_rules(stored.pop(patterns.SETTING, None)),
         settings=MappingProxyType(stored),
     )
-
-
-def data_key_context(report_id: str) -> str:
-    """What a wrapped data key is bound to: its report. A wrapped key copied to another row fails."""
-    return f"report-dek|{report_id}"
 
 
 def format_reference(year: int, sequence: int) -> str:
@@ -281,6 +301,9 @@ def seal_message(report: Report, dek: bytes, author: str, body: str, at: datetim
 def wrap_data_key(report: Report, dek: bytes, queue: Queue | QueueKey, recovery_public_key: bytes) -> None:
     context = data_key_context(report.id)
     report.dek_for_queue = crypto.seal_to(queue.public_key, dek, context=context)
+    # The seed's stand-in queues are all of the first generation (it refuses a rotated queue).
+    generation = queue.generation if isinstance(queue, QueueKey) else getattr(queue, "key_generation", 1)
+    report.queue_key_generation = generation
     report.dek_for_recovery = crypto.seal_to(recovery_public_key, dek, context=context)
 
 
@@ -324,10 +347,12 @@ def _submit(
     subject_command = new.subject_command or (member.command if member else None)
     earlier, held_ids = patterns.concerns_about(session, staff_index, name_index)
     flags = patterns.assess(earlier, now, config.pattern_rules)
-    held_matches = held_reports(session, held_ids)
-
+    held_matches = held_reports(session, held_ids, staff_index, name_index)
     queues = config.queues
-    holding = new.hold_until_corroborated and not held_matches
+    # Held means what the reporter was told: kept back only while nobody else has come forward about the person.
+    on_record = len(earlier) + len(held_matches)
+    holding = new.hold_until_corroborated and on_record < settings.corroborate_after
+    releasing = held_matches if on_record >= settings.corroborate_after else []
     if holding:
         decision = routing.RoutingDecision(routing.DPS, ["Held until someone else raises a concern about the person."])
     else:
@@ -337,13 +362,14 @@ def _submit(
             new.fear_of_reprisal,
             len(earlier),
             pattern_flagged=bool(flags),
-            corroborates_held=bool(held_matches),
+            corroborates_held=bool(releasing),
         )
         decision = routing.route_report(facts, config.rules, queues)
-    queue = queues[decision.queue]
-    recipients = None
-    if read_recipients and not holding:
-        recipients = notify.new_case_recipients(session, queue.id, staff_index)
+    if new.hold_until_corroborated and not holding:
+        decision = routing.RoutingDecision(
+            decision.queue,
+            [*decision.reasons, "Not held: others had already raised concerns about the person."],
+        )
     clocks = workflow.intake_clocks(now, settings.acknowledge_within_days, settings.update_every_days)
 
     report = Report(
@@ -352,7 +378,7 @@ def _submit(
         mode=new.mode,
         category=new.category,
         state="received",
-        queue_id=queue.id,
+        queue_id=queues[decision.queue].id,
         routing_reasons=decision.reasons,
         iopc_flags=routing.iopc_referral_flags(new.category),
         iopc_flagged=bool(routing.iopc_referral_flags(new.category)),
@@ -371,9 +397,13 @@ def _submit(
         held_until=now + timedelta(days=settings.hold_days) if holding else None,
         acknowledge_due_at=clocks.acknowledge_due_at,
         next_update_due_at=clocks.next_update_due_at,
-        # Owed while someone is to be told and has not been yet; a held report's is owed for its release.
-        new_case_owed=bool(holding or recipients),
     )
+    queue = readable_queue(session, report, decision, queues, secrets.blind_index_key, holding)
+    recipients = None
+    if read_recipients and not holding:
+        recipients = access.recipients(session, report, secrets.blind_index_key)
+    # Owed while someone is to be told and has not been yet; a held report's is owed for its release.
+    report.new_case_owed = bool(holding or recipients)
     dek = crypto.new_data_key()
     receipt = crypto.generate_receipt()
     normalised = crypto.normalise_receipt(receipt)
@@ -391,10 +421,45 @@ def _submit(
     session.add(CaseEvent(report_id=report.id, at=now, kind="received", state="received"))
     for clean in new.attachments:
         session.add(seal_attachment(report, dek, clean))
-    for held in held_matches:
+    for held in releasing:
         release_held(session, held, settings, now, reason="corroborated")
     session.flush()
-    return Submitted(report, receipt, dek, queue.code, recipients)
+    probable, supervisors = probable_conflicts(session, report, secrets.blind_index_key)
+    declined = new.hold_until_corroborated and not holding
+    return Submitted(report, receipt, dek, queue.code, recipients, declined, probable, supervisors)
+
+
+def probable_conflicts(session: Session, report: Report, index_key: bytes) -> tuple[list[int], list[str]]:
+    """Members of the case's queue whose name matches its subject's: recorded, audited, and the supervisors
+    to tell. Nothing for a held report (in no queue) or a report that names nobody."""
+    if report.held or report.subject_name_index is None and report.subject_staff_index is None:
+        return [], []
+    probable = access.note_probable_matches(session, report, index_key)
+    for officer_id in probable:
+        audit.record(session, "conflict-probable", report_id=report.id, detail={"account": officer_id})
+    return probable, access.supervisors_to_tell(session, report, index_key) if probable else []
+
+
+def readable_queue(
+    session: Session,
+    report: Report,
+    decision: routing.RoutingDecision,
+    queues: Mapping[str, QueueKey],
+    index_key: bytes,
+    holding: bool,
+) -> QueueKey:
+    """The queue the rules chose, if someone there can read the case (an enabled member without a conflict
+    of interest); otherwise DPS, with the reason on the case. A held report waits for DPS in any case."""
+    queue = queues[decision.queue]
+    if holding or queue.code == routing.DPS or access.eligible_officers(session, report, index_key):
+        return queue
+    dps = queues[routing.DPS]
+    report.queue_id = dps.id
+    report.routing_reasons = [
+        *report.routing_reasons,
+        f"Sent to {routing.DPS}: {queue.code} has no member who can read it.",
+    ]
+    return dps
 
 
 def workforce_facts(session: Session, staff_index: bytes | None) -> Any:
@@ -411,11 +476,37 @@ def workforce_facts(session: Session, staff_index: bytes | None) -> Any:
     ).first()
 
 
-def held_reports(session: Session, ids: list[str]) -> list[Report]:
-    """Held reports by id (patterns.concerns_about finds them; a match is rare, so loaded only then)."""
-    if not ids:
+def held_reports(
+    session: Session, ids: list[str], staff_index: bytes | None = None, name_index: bytes | None = None
+) -> list[Report]:
+    """Held reports about the same person as a new report. patterns.concerns_about finds those with the same
+    key (`ids`); a held report also matches by name where the workforce directory, or the held report's own
+    staff number, links the name to the number. Two staff numbers that differ are two people. Held reports
+    are few (a partial index holds them), so the wider match costs one small query."""
+    conditions = []
+    if name_index is not None:
+        conditions.append(Report.subject_name_index == name_index)
+        named = select(WorkforceMember.staff_number_index).where(WorkforceMember.name_index == name_index)
+        conditions.append(Report.subject_staff_index.in_(named))
+    if staff_index is not None:
+        conditions.append(Report.subject_staff_index == staff_index)
+        numbered = select(WorkforceMember.name_index).where(WorkforceMember.staff_number_index == staff_index)
+        conditions.append(Report.subject_name_index.in_(numbered))
+    if ids:
+        conditions.append(Report.id.in_(ids))
+    if not conditions:
         return []
-    return list(session.scalars(select(Report).where(Report.id.in_(ids), Report.held.is_(True))))
+    found = session.scalars(
+        select(Report)
+        # `held` spelled as the partial index's predicate, so that SQLite may (and must) use that small index.
+        .where(text("reports.held"), or_(*conditions))
+        .with_hint(Report, "INDEXED BY ix_reports_held_until", "sqlite")
+    ).all()
+    return [
+        held
+        for held in found
+        if staff_index is None or held.subject_staff_index is None or held.subject_staff_index == staff_index
+    ]
 
 
 def release_held(session: Session, report: Report, settings: IntakeSettings, now: datetime, *, reason: str) -> None:

@@ -87,6 +87,19 @@ class Queue(db.Model):
     # The queue private key sealed to the recovery public key; grants to officers come with accounts.
     private_key_for_recovery: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The generation of the key pair above: it goes up by one each time a member is removed (portal.keyrotation).
+    key_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class QueueKeyGeneration(db.Model):
+    """An earlier key pair of a queue, kept for the recovery key: every generation stays recoverable."""
+
+    __tablename__ = "queue_key_generations"
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_key_for_recovery: Mapped[bytes] = mapped_column(LargeBinary)
+    retired_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class RoutingRule(db.Model):
@@ -210,6 +223,8 @@ class Report(db.Model):
     # Keyed hash of the form's one-time submission token: a re-sent form is recognised, not duplicated.
     submission_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     dek_for_queue: Mapped[bytes] = mapped_column(LargeBinary)
+    # Which generation of the queue's key pair dek_for_queue is sealed to (portal.keyrotation re-wraps old ones).
+    queue_key_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     dek_for_receipt: Mapped[bytes | None] = mapped_column(LargeBinary)
     dek_for_recovery: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -343,7 +358,9 @@ class Officer(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))  # triage, supervisor, admin
     command_code: Mapped[str | None] = mapped_column(String(8))
-    staff_number_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    # The blind index of the officer's staff number, sealed under a key derived from the blind-index key
+    # (portal.crypto.seal_officer_index): the database alone cannot join officers to the subjects of reports.
+    staff_index_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     password_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
     password_verifier: Mapped[bytes] = mapped_column(LargeBinary(32))
     kdf_params: Mapped[dict] = mapped_column(JSON)
@@ -383,8 +400,26 @@ class QueueMembership(db.Model):
     queue_private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     granted_by_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     granted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The generation of the queue key this row holds. A member keeps a row per generation that still has
+    # cases sealed to it; the current generation's row is what makes them a member.
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
-    __table_args__ = (UniqueConstraint("officer_id", "queue_id"),)
+    __table_args__ = (UniqueConstraint("officer_id", "queue_id", "generation"),)
+
+
+class CaseConflict(db.Model):
+    """A conflict of interest on one case: declared by the officer, or a probable name match a supervisor was
+    told of; or a supervisor's word that a name match is a namesake ("cleared"). portal.access reads them."""
+
+    __tablename__ = "case_conflicts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # declared, probable, cleared
+    by_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("report_id", "officer_id", "kind"),)
 
 
 class StaffSession(db.Model):
@@ -546,6 +581,8 @@ __all__ = [
     "Officer",
     "RecoveryCode",
     "QueueMembership",
+    "QueueKeyGeneration",
+    "CaseConflict",
     "StaffSession",
     "CaseNote",
     "AuditEntry",

@@ -6,8 +6,9 @@ link to the status page, not even the reference, because a reporter's mailbox ma
 person they reported. No summary, detail, category, name, receipt or reporter identity is ever put in a
 message, and nothing here opens a sealed column.
 
-Officers whose staff number's blind index equals the case subject's are never told about the case at all
-(conflict of interest), even when they belong to the queue.
+Who is told about a case is decided by portal.access: an officer with a conflict of interest on it (their
+staff number or name is the subject's, or they declared one) is never told about the case at all, even when
+they belong to the queue.
 
 Mail is best effort. With MAIL_SERVER unset nothing is sent and one log line says so (the kind of
 notification and the number of recipients, never an address). SMTP failures are logged the same way and
@@ -29,9 +30,10 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from . import access, queue_keys
 from .models import Officer, Queue, QueueMembership, Report, utcnow
 from .workflow import FINAL_STATES, STATES
 
@@ -45,6 +47,7 @@ OPEN_STATES = tuple(state for state in STATES if state not in FINAL_STATES)
 NEW_CASE = "new-case"
 BREACH = "breach"
 REPORTER_UPDATE = "reporter-update"
+CONFLICT = "conflict"
 
 # Deliberately plain: one address, no display name, no spaces, commas, angle brackets or line breaks.
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
@@ -157,27 +160,12 @@ def send(config: Mapping[str, Any], mail: Mail) -> bool:
 # ---------------------------------------------------------------- who is told
 
 
-def _not_conflicted(exclude_staff_index: bytes | None) -> ColumnElement[bool]:
-    if exclude_staff_index is None:
-        return true()
-    # NULL-safe: an officer with no staff number on file is not conflicted.
-    return or_(Officer.staff_number_index.is_(None), Officer.staff_number_index != exclude_staff_index)
-
-
-def queue_recipients(session: Session, queue_id: int, *, exclude_staff_index: bytes | None) -> list[str]:
-    """Emails of the queue's members who want mail and are not disabled, without the case subject."""
-    rows = session.scalars(
-        select(Officer.email)
-        .join(QueueMembership, QueueMembership.officer_id == Officer.id)
-        .where(
-            QueueMembership.queue_id == queue_id,
-            Officer.disabled.is_(False),
-            Officer.notify_by_email.is_(True),
-            _not_conflicted(exclude_staff_index),
-        )
-        .order_by(Officer.id)
-    )
-    return list(rows)
+def blind_index_key(config: Mapping[str, Any]) -> bytes:
+    """The server's blind-index key, which conflict-of-interest checks need (portal.access)."""
+    server = config.get("PORTAL_SECRETS")
+    if server is None:
+        raise RuntimeError("portal not initialised")
+    return server.blind_index_key
 
 
 # ---------------------------------------------------------------- new case
@@ -208,7 +196,7 @@ def notify_new_case(session: Session, config: Mapping[str, Any], report: Report)
     the reporter must get their receipt, and their page, whatever happens to the mail.
     """
     try:
-        recipients = new_case_recipients(session, report.queue_id, report.subject_staff_index)
+        recipients = new_case_recipients(session, report, blind_index_key(config))
         if recipients:
             queue_code = session.scalar(select(Queue.code).where(Queue.id == report.queue_id)) or "?"
         else:
@@ -220,10 +208,11 @@ def notify_new_case(session: Session, config: Mapping[str, Any], report: Report)
         return 0
 
 
-def new_case_recipients(session: Session, queue_id: int, subject_staff_index: bytes | None) -> list[str]:
-    """Who send_new_case will tell about a new case in the queue. A new report's intake reads it before its
-    commit, in the same transaction, and sends after the commit."""
-    return queue_recipients(session, queue_id, exclude_staff_index=subject_staff_index)
+def new_case_recipients(session: Session, report: Report, index_key: bytes) -> list[str]:
+    """Who send_new_case will tell about a new case in its queue: those portal.access lets read it and who
+    want mail (never its subject). A new report's intake reads it before its commit, in the same
+    transaction, and sends after the commit."""
+    return access.recipients(session, report, index_key)
 
 
 def send_new_case(
@@ -299,6 +288,7 @@ def owed_new_cases() -> Any:
             Queue.code,
             Report.subject_staff_index,
             func.coalesce(Report.released_at, Report.received_at),
+            Report.subject_name_index,
         )
         .join(Queue, Queue.id == Report.queue_id)
         .where(Report.new_case_owed, Report.held.is_(False))
@@ -332,17 +322,13 @@ def notify_owed_new_cases(session: Session, config: Mapping[str, Any], now: date
             settled.append(row[0])
         else:
             live.append(row)
-    by_queue: dict[int, list[_Member]] = {}
-    for member in _mailable_members(session, {row[2] for row in live}):
-        by_queue.setdefault(member.queue_id, []).append(member)
+    members = _mailable_members(session, blind_index_key(config), {row[2] for row in live})
+    subjects = [access.Subject(row[0], row[2], row[4], row[6]) for row in live]
+    blocked = _blocked(session, subjects, members)
     mails: list[Mail] = []
     to_mail: list[str] = []
-    for report_id, reference, queue_id, queue_code, subject_index, _since in live:
-        recipients = [
-            m.email
-            for m in by_queue.get(queue_id, [])
-            if subject_index is None or m.staff_number_index != subject_index
-        ]
+    for report_id, reference, queue_id, queue_code, *_rest in live:
+        recipients = [m.email for m in members if m.queue_id == queue_id and (report_id, m.officer_id) not in blocked]
         if recipients:
             mails.append(new_case_mail(config, reference, queue_code, recipients))
             to_mail.append(report_id)
@@ -410,6 +396,7 @@ class _Candidate:
     queue_code: str
     assigned_officer_id: int | None
     subject_staff_index: bytes | None
+    subject_name_index: bytes | None
 
 
 @dataclass(frozen=True)
@@ -418,34 +405,50 @@ class _Member:
     officer_id: int
     email: str
     role: str
-    staff_number_index: bytes | None
+    identity: access.Identity
 
 
-def _mailable_members(session: Session, queue_ids: set[int], *criteria: ColumnElement[bool]) -> list[_Member]:
-    """The enabled members of the queues who want mail (and meet `criteria`), in one query."""
+def _mailable_members(
+    session: Session, index_key: bytes, queue_ids: set[int], *criteria: ColumnElement[bool]
+) -> list[_Member]:
+    """The current, enabled members of the queues who want mail (and meet `criteria`), in one query, with
+    their identities for conflict checks (worked out in memory)."""
     if not queue_ids:
         return []
     rows = session.execute(
-        select(QueueMembership.queue_id, Officer.id, Officer.email, Officer.role, Officer.staff_number_index)
+        select(QueueMembership.queue_id, Officer)
         .join(Officer, Officer.id == QueueMembership.officer_id)
+        .join(Queue, Queue.id == QueueMembership.queue_id)
         .where(
             QueueMembership.queue_id.in_(queue_ids),
+            queue_keys.current_membership(),
             Officer.disabled.is_(False),
             Officer.notify_by_email.is_(True),
             *criteria,
         )
         .order_by(Officer.id)
-    )
-    return [_Member(*row) for row in rows]
+    ).all()
+    people = access.identities(session, [officer for _queue_id, officer in rows], index_key)
+    return [
+        _Member(queue_id, officer.id, officer.email, officer.role, who)
+        for (queue_id, officer), who in zip(rows, people, strict=True)
+    ]
 
 
-def _breach_recipients(candidate: _Candidate, members: Iterable[_Member]) -> list[str]:
-    """The assigned officer and the supervisors, among the queue's mailable members, minus the subject."""
+def _blocked(session: Session, subjects: list[access.Subject], members: list[_Member]) -> set[tuple[str, int]]:
+    by_queue: dict[int, list[access.Identity]] = {}
+    for member in members:
+        by_queue.setdefault(member.queue_id, []).append(member.identity)
+    return access.blocked_pairs(session, subjects, by_queue)
+
+
+def _breach_recipients(candidate: _Candidate, members: Iterable[_Member], blocked: set[tuple[str, int]]) -> list[str]:
+    """The assigned officer and the supervisors, among the queue's mailable members, minus anyone conflicted."""
     emails: list[str] = []
     for member in members:
         if member.queue_id != candidate.queue_id:
             continue
-        if candidate.subject_staff_index is not None and member.staff_number_index == candidate.subject_staff_index:
+        if (candidate.id, member.officer_id) in blocked:
             continue
         if (member.role == SUPERVISOR or member.officer_id == candidate.assigned_officer_id) and (
             member.email not in emails
@@ -474,6 +477,7 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
             Queue.code,
             Report.assigned_officer_id,
             Report.subject_staff_index,
+            Report.subject_name_index,
         )
         .join(Queue, Queue.id == Report.queue_id)
         .where(overdue_condition(now))
@@ -488,13 +492,18 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
     wanted = Officer.role == SUPERVISOR
     if assigned:
         wanted = or_(wanted, Officer.id.in_(assigned))
-    members = _mailable_members(session, {c.queue_id for c in candidates}, wanted)
+    members = _mailable_members(session, blind_index_key(config), {c.queue_id for c in candidates}, wanted)
+    blocked = _blocked(
+        session,
+        [access.Subject(c.id, c.queue_id, c.subject_staff_index, c.subject_name_index) for c in candidates],
+        members,
+    )
 
     mails: list[Mail] = []
     to_mail: list[_Candidate] = []
     settled: list[str] = []  # nobody to tell: mark it, so it is not looked at on every run
     for candidate in candidates:
-        recipients = _breach_recipients(candidate, members)
+        recipients = _breach_recipients(candidate, members, blocked)
         if recipients:
             mails.append(breach_mail(config, candidate.reference, candidate.queue_code, recipients))
             to_mail.append(candidate)
@@ -515,6 +524,40 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
             .execution_options(synchronize_session="fetch")
         )
     return len(sent)
+
+
+# ---------------------------------------------------------------- conflicts of interest
+
+
+def conflict_mail(config: Mapping[str, Any], reference: str, to: list[str], *, declared: bool) -> Mail:
+    why = (
+        "A member of the unit has declared a conflict of interest on it"
+        if declared
+        else "The name of the person it is about matches the name of a member of the unit"
+    )
+    return Mail(
+        to=to,
+        subject=f"Conflict of interest on case {reference}",
+        body=(
+            f"Case {reference}: {why}. The case is hidden from them.\n\n"
+            "If the name match is only a namesake, you can show them the case again from its page:\n"
+            f"{case_link(config, reference)}#conflict\n\n"
+            "By design this email holds no details of the case or of the person.\n"
+        ),
+        kind=CONFLICT,
+    )
+
+
+def notify_conflict(config: Mapping[str, Any], reference: str, supervisors: list[str], *, declared: bool) -> bool:
+    """Tell supervisors that a case is hidden from a member. Never raises; logged when nobody can be told."""
+    if not supervisors:
+        log.warning("conflict notice not sent, nobody to tell: kind=%s", CONFLICT)
+        return False
+    try:
+        return send(config, conflict_mail(config, reference, supervisors, declared=declared))
+    except Exception as exc:  # the officer's declaration stands whatever happens to the mail
+        log.warning("notification failed (%s): kind=%s", type(exc).__name__, CONFLICT)
+        return False
 
 
 # ---------------------------------------------------------------- the reporter

@@ -1,7 +1,7 @@
 """What a triage officer's queues hold: counts, overdue clocks, filtered and paged case lists.
 
-All of it reads clear metadata with SQL; nothing here decrypts. Conflicted cases (about the officer
-themselves) are left out of every count and list.
+All of it reads clear metadata with SQL; nothing here decrypts. Cases the officer has a conflict of interest
+on (portal.access decides) are left out of every count and list.
 """
 
 from __future__ import annotations
@@ -13,13 +13,9 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import workflow
+from .access import Identity, not_conflicted
 from .models import Officer, Queue, QueueMembership, Report, utcnow
-
-
-def not_conflicted(officer: Officer) -> ColumnElement[bool]:
-    if officer.staff_number_index is None:
-        return Report.id.is_not(None)
-    return or_(Report.subject_staff_index.is_(None), Report.subject_staff_index != officer.staff_number_index)
+from .queue_keys import current_membership
 
 
 def overdue(now: datetime) -> ColumnElement[bool]:
@@ -50,13 +46,13 @@ def officer_queues(session: Session, officer: Officer) -> list[Queue]:
         session.scalars(
             select(Queue)
             .join(QueueMembership, QueueMembership.queue_id == Queue.id)
-            .where(QueueMembership.officer_id == officer.id)
+            .where(QueueMembership.officer_id == officer.id, current_membership())
             .order_by(Queue.code != "DPS", Queue.code)
         )
     )
 
 
-def my_queues(session: Session, officer: Officer, now: datetime | None = None) -> list[QueueSummary]:
+def my_queues(session: Session, officer: Officer, who: Identity, now: datetime | None = None) -> list[QueueSummary]:
     """Counts by state and overdue clocks for each of the officer's queues, in one grouped query."""
     now = now or utcnow()
     queues = officer_queues(session, officer)
@@ -71,7 +67,7 @@ def my_queues(session: Session, officer: Officer, now: datetime | None = None) -
             func.sum(case((overdue(now), 1), else_=0)),
             func.sum(case((and_(Report.iopc_flagged, Report.state.not_in(workflow.FINAL_STATES)), 1), else_=0)),
         )
-        .where(Report.queue_id.in_(summaries), Report.held.is_(False), not_conflicted(officer))
+        .where(Report.queue_id.in_(summaries), Report.held.is_(False), not_conflicted(who))
         .group_by(Report.queue_id, Report.state)
     )
     for queue_id, state, count, late, flagged in rows:
@@ -109,7 +105,7 @@ class QueueRow:
 def list_queue(
     session: Session,
     queue: Queue,
-    officer: Officer,
+    who: Identity,
     filters: QueueFilters,
     page: int,
     page_size: int,
@@ -120,7 +116,7 @@ def list_queue(
     query = (
         select(Report, Officer.name, overdue(now))
         .outerjoin(Officer, Officer.id == Report.assigned_officer_id)
-        .where(Report.queue_id == queue.id, Report.held.is_(False), not_conflicted(officer))
+        .where(Report.queue_id == queue.id, Report.held.is_(False), not_conflicted(who))
     )
     if filters.state in workflow.STATES:
         query = query.where(Report.state == filters.state)
@@ -129,7 +125,7 @@ def list_queue(
     if filters.overdue:
         query = query.where(overdue(now))
     if filters.mine:
-        query = query.where(Report.assigned_officer_id == officer.id)
+        query = query.where(Report.assigned_officer_id == who.officer_id)
     if filters.flagged:
         query = query.where(Report.iopc_flagged.is_(True))
     query = query.order_by(*SORTS.get(filters.sort, SORTS["oldest"]))

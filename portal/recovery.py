@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import crypto
+from . import crypto, queue_keys
 from .intake import REPORT_FIELDS, data_key_context
 from .models import Queue, Report
 
@@ -18,7 +18,12 @@ def load_recovery_key(path: str | Path) -> bytes:
 
 
 def queue_private_key(queue: Queue, recovery_private: bytes) -> bytes:
-    return crypto.open_sealed(recovery_private, queue.private_key_for_recovery, context=f"queue-key|{queue.code}")
+    """The queue's current private key (portal.queue_keys.recovery_generation_keys opens every generation)."""
+    return crypto.open_sealed(
+        recovery_private,
+        queue.private_key_for_recovery,
+        context=queue_keys.key_context(queue.code, queue.key_generation),
+    )
 
 
 def data_key(report: Report, recovery_private: bytes) -> bytes:

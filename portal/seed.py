@@ -1161,6 +1161,8 @@ def seed(
         raise SeedError("the workforce directory is not empty: seed a fresh database (`flask portal init`)")
     if session.scalar(select(Report.id).where(Report.source == SOURCE).limit(1)) is not None:
         raise SeedError("seeded cases are already loaded: seed a fresh database")
+    if session.scalar(select(Queue.id).where(Queue.key_generation > 1).limit(1)) is not None:
+        raise SeedError("a queue's key has been rotated: seed a fresh database (`flask portal init`)")
     queues = {q.code: (q.id, q.public_key) for q in session.scalars(select(Queue))}
     if routing.DPS not in queues:
         raise SeedError("no queues: run `flask portal init` first")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .intake import ACKNOWLEDGE_SETTING, UPDATE_SETTING, IntakeConfig, IntakeSettings
+from .intake import ACKNOWLEDGE_SETTING, CORROBORATE_SETTING, UPDATE_SETTING, IntakeConfig, IntakeSettings
 from .models import Setting
 
 MIN_DAYS = 1
@@ -37,7 +37,9 @@ def clock_settings(session: Session, config: Mapping[str, Any]) -> IntakeSetting
     """The clocks for a new report: the settings rows, else ACKNOWLEDGE_WITHIN_DAYS / UPDATE_EVERY_DAYS."""
     rows = dict(
         session.execute(
-            select(Setting.name, Setting.value).where(Setting.name.in_((ACKNOWLEDGE_SETTING, UPDATE_SETTING)))
+            select(Setting.name, Setting.value).where(
+                Setting.name.in_((ACKNOWLEDGE_SETTING, UPDATE_SETTING, CORROBORATE_SETTING))
+            )
         ).all()
     )
     return _clocks(rows, config)
@@ -53,7 +55,17 @@ def _clocks(rows: Mapping[str, str], config: Mapping[str, Any]) -> IntakeSetting
         acknowledge_within_days=_days(rows.get(ACKNOWLEDGE_SETTING), config.get("ACKNOWLEDGE_WITHIN_DAYS", 7)),
         update_every_days=_days(rows.get(UPDATE_SETTING), config.get("UPDATE_EVERY_DAYS", 28)),
         hold_days=int(config.get("HOLD_DAYS", 365)),
+        corroborate_after=_count(rows.get(CORROBORATE_SETTING), config.get("HOLD_CORROBORATE_AFTER", 1)),
     )
+
+
+def _count(stored: str | None, fallback: Any) -> int:
+    """How many other reports release a held one: a stored number from 1 to 10, else the configured one."""
+    try:
+        value = int(stored) if stored is not None else int(fallback)
+    except (TypeError, ValueError):
+        value = int(fallback)
+    return value if 1 <= value <= 10 else max(1, int(fallback))
 
 
 def check_days(value: Any, what: str) -> int:

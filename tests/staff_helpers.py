@@ -127,3 +127,11 @@ def sign_in(client: Any, email: str, password: str = PASSWORD, *, expect_enrolme
     else:
         assert response.status_code == 303, (response.status_code, response.get_data(as_text=True)[:1500])
     return client
+
+
+def staff_every_queue(app: Flask, email: str = "reader@example.police.uk") -> int:
+    """One member in every queue, so routing sends each report where its rules say (a queue with no
+    member who can read a report hands it to DPS, as intake promises)."""
+    with app.app_context():
+        codes = list(db.session.scalars(select(Queue.code).order_by(Queue.code)))
+    return make_officer(app, email, "triage", queues=codes, name="Queue Reader")

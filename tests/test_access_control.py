@@ -23,6 +23,8 @@ FORM = {
     "triage.note": {"note": ""},
     "triage.reroute": {"queue": "", "reason": ""},
     "triage.reveal": {"reason": ""},
+    "triage.declare_conflict": {},  # no confirm: nothing is changed
+    "triage.clear_conflict": {"officer_id": ""},
     "triage.assessment": {"severity": "", "rationale": ""},
     "triage.outcome": {"finding": "", "sanction": ""},
     "admin.home": {"email": ""},
@@ -38,6 +40,7 @@ ADMIN_ONLY = "admin only"
 SUPERVISOR = "supervisor or admin"
 ANY_STAFF = "any staff"
 CASE = "own-queue case"
+CASE_SUPERVISOR = "own-queue case, supervisor or admin"
 
 ROUTES = {
     "triage.home": ANY_STAFF,
@@ -51,6 +54,8 @@ ROUTES = {
     "triage.reveal": CASE,
     "triage.assessment": CASE,
     "triage.outcome": CASE,
+    "triage.declare_conflict": CASE,
+    "triage.clear_conflict": CASE_SUPERVISOR,
     "triage.audit_trail": SUPERVISOR,
     "staff.account": ANY_STAFF,
     "admin.home": ADMIN_ONLY,
@@ -91,6 +96,8 @@ def expected(kind: str, person: str, which: str) -> str:
         return ALLOWED if role in ("supervisor", "admin") else FORBIDDEN
     if kind == ADMIN_ONLY:
         return ALLOWED if role == "admin" else FORBIDDEN
+    if kind == CASE_SUPERVISOR and role not in ("supervisor", "admin"):
+        return FORBIDDEN
     return ALLOWED if member and which == "own" else HIDDEN
 
 
@@ -102,16 +109,17 @@ def classify(status: int) -> str:
 
 @pytest.fixture
 def world(app):
-    client = app.test_client()
-    evidence = [(io.BytesIO(b"Rota for March\n"), "rota.txt")]
-    _, own = receipt_of(submit(client, subject_command="CE", category="bullying", attachments=evidence))
-    evidence = [(io.BytesIO(b"Rota for April\n"), "rota.txt")]
-    _, other = receipt_of(submit(client, subject_command="NA", category="bullying", attachments=evidence))
+    # Staff first: a report goes only to a queue with a member who can read it.
     target = make_officer(app, "target@example.org", "triage", ["PSU-NA"])
     emails = {}
     for person, (role, member) in PEOPLE.items():
         emails[person] = f"{person}@example.org"
         make_officer(app, emails[person], role, ["PSU-CE"] if member else [])
+    client = app.test_client()
+    evidence = [(io.BytesIO(b"Rota for March\n"), "rota.txt")]
+    _, own = receipt_of(submit(client, subject_command="CE", category="bullying", attachments=evidence))
+    evidence = [(io.BytesIO(b"Rota for April\n"), "rota.txt")]
+    _, other = receipt_of(submit(client, subject_command="NA", category="bullying", attachments=evidence))
     with app.app_context():
         attachments = {
             which: db.session.scalar(

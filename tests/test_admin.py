@@ -24,7 +24,7 @@ from portal.models import (
 )
 
 from .helpers import receipt_of, submit
-from .staff_helpers import PASSWORD, csrf_from, make_officer, sign_in, staff_csrf
+from .staff_helpers import PASSWORD, csrf_from, make_officer, sign_in, staff_csrf, staff_every_queue
 
 ADMIN = "admin@example.police.uk"
 TRIAGE = "tom.triage@example.police.uk"
@@ -201,7 +201,7 @@ def test_creating_an_account_and_the_errors_that_keep_what_was_typed(app):
     with app.app_context():
         officer = db.session.get(Officer, new_id)
         assert (officer.name, officer.role, officer.command_code) == ("Nia Newcomer", "supervisor", "CE")
-        assert officer.staff_number_index is not None and not officer.totp_confirmed
+        assert officer.staff_index_sealed is not None and not officer.totp_confirmed
     assert audit_entries(app, "account-created") == [
         (officer_id(app, ADMIN), None, {"account": new_id, "role": "supervisor"})
     ]
@@ -327,12 +327,12 @@ def test_unknown_accounts_are_404(app):
 
 
 def test_grant_only_for_the_admins_own_queues_and_the_grantee_can_then_open_the_case(app):
+    client = admin_client(app, queues=("PSU-CE",))
     reporter = app.test_client()
     reference = receipt_of(submit(reporter, category="bullying", subject_command="CE"))[1]
     with app.app_context():
         assert db.session.scalar(select(Report).where(Report.reference == reference)).queue.code == "PSU-CE"
 
-    client = admin_client(app, queues=("PSU-CE",))
     make_officer(app, TRIAGE, "triage")
     target = officer_id(app, TRIAGE)
     officer = sign_in(app.test_client(), TRIAGE)
@@ -377,7 +377,14 @@ def test_grant_only_for_the_admins_own_queues_and_the_grantee_can_then_open_the_
     # Revoking takes the key away again.
     assert post(client, f"/admin/accounts/{target}/revoke", queue="PSU-CE").status_code == 303
     assert officer.get(f"/triage/case/{reference}").status_code == 404
-    assert audit_entries(app, "grant-queue")[-1] == (admin, "PSU-CE", {"account": target, "revoked": True})
+    assert audit_entries(app, "revoke-queue")[-1] == (admin, "PSU-CE", {"account": target})
+    # The queue has a new key; the administrator, a member who stays, re-wrapped the case to it at once.
+    with app.app_context():
+        queue = db.session.scalar(select(Queue).where(Queue.code == "PSU-CE"))
+        case = db.session.scalar(select(Report).where(Report.reference == reference))
+        assert queue.key_generation == 2 and case.queue_key_generation == 2
+    assert audit_entries(app, "queue-key-rewrapped")[-1] == (admin, "PSU-CE", {"generation": 2, "cases": 1})
+    assert "A sergeant shouts at probationers" in client.get(f"/triage/case/{reference}").get_data(as_text=True)
 
 
 def test_an_admin_without_queues_reads_no_case(app):
@@ -392,6 +399,7 @@ def test_an_admin_without_queues_reads_no_case(app):
 
 
 def test_switching_off_and_reordering_rules_changes_where_the_next_report_goes(app):
+    staff_every_queue(app)
     client = admin_client(app)
     reporter = app.test_client()
     numbers = iter(range(1000, 2000))
@@ -439,6 +447,7 @@ def test_switching_off_and_reordering_rules_changes_where_the_next_report_goes(a
 
 
 def test_editing_a_rule_validates_codes_and_targets(app):
+    staff_every_queue(app)
     client = admin_client(app)
     serious = rule_id(app, "category-in")
     page = client.get(f"/admin/rules/{serious}").get_data(as_text=True)
@@ -614,7 +623,15 @@ def test_adding_a_command_makes_its_psu_queue_and_puts_it_on_the_report_form(app
     page = client.get("/admin/commands").get_data(as_text=True)
     assert 'id="command-TA"' in page and "PSU-TA" in re.search(r'id="unstaffed">(.*?)</div>', page, re.S).group(1)
     assert "Test Area (TA)" in app.test_client().get("/report").get_data(as_text=True)
-    assert routed_to(app, submit(app.test_client(), category="bullying", subject_command="TA")) == "PSU-TA"
+    # Nobody holds the new queue's key yet: its reports go to DPS, saying why, until someone is granted it.
+    first = submit(app.test_client(), category="bullying", subject_command="TA", subject_staff_number="TA 1")
+    assert routed_to(app, first) == "DPS"
+    with app.app_context():
+        reasons = db.session.scalar(select(Report).where(Report.reference == receipt_of(first)[1])).routing_reasons
+    assert any("PSU-TA has no member who can read it" in r for r in reasons)
+    make_officer(app, "ta@example.org", "triage", queues=["PSU-TA"], name="Tess Area")
+    later = submit(app.test_client(), category="bullying", subject_command="TA", subject_staff_number="TA 2")
+    assert routed_to(app, later) == "PSU-TA"
     # The rules can now name it, and the dry run sees it.
     assert 'data-queue="PSU-TA"' in client.get("/admin/rules?category=bullying&subject_command=TA").get_data(
         as_text=True

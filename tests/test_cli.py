@@ -23,7 +23,7 @@ def test_init_creates_secrets_queues_rules_and_a_recovery_key(app, tmp_path, rec
     secrets_file = instance / "secrets.json"
     assert _mode(secrets_file) == 0o600 and _mode(recovery_key_path) == 0o600
     values = json.loads(secrets_file.read_text())
-    assert set(values) == {"secret_key", "receipt_pepper", "blind_index_key", "recovery_public_key"}
+    assert set(values) == {"secret_key", "receipt_pepper", "blind_index_key", "recovery_public_key", "audit_key"}
     private = crypto.decode_recovery_key(recovery_key_path.read_text())
     assert crypto.public_key_of(private) == crypto.unb64(values["recovery_public_key"])
     assert "recovery" not in " ".join(p.name for p in instance.iterdir())  # the private key is not on the server
@@ -121,7 +121,7 @@ def test_demo_with_the_recovery_key_makes_staff_who_can_read_their_queues(app, r
     result = app.test_cli_runner().invoke(args=["portal", "demo", "--recovery-key", str(recovery_key_path)])
     assert result.exit_code == 0, result.output
     assert "supervisor@demo.police.example" in result.output
-    from portal import accounts
+    from portal import access, accounts, notify
     from portal.models import Officer
     from portal.staff.auth import argon2_params
 
@@ -130,10 +130,10 @@ def test_demo_with_the_recovery_key_makes_staff_who_can_read_their_queues(app, r
         dps = accounts.authenticate(
             db.session, "dps.officer@demo.police.example", "demo password 2026", argon2_params()
         )
-        signed_in = accounts.SignedIn(dps.officer, None, dps.private_key)  # type: ignore[arg-type]
         first = db.session.scalar(select(Report).order_by(Report.reference))
         assert first.queue.code == "DPS"
-        assert accounts.case_data_key(db.session, signed_in, first)
+        who = access.identity(db.session, dps.officer, notify.blind_index_key(app.config))
+        assert access.data_key(db.session, who, dps.officer, dps.private_key, first)
 
 
 def test_create_user_grants_queues_with_the_recovery_key(app, recovery_key_path):

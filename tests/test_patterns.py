@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from portal import intake, patterns
 from portal.models import CaseEvent, Queue, Report, db
 from tests.helpers import csrf_token, open_status, receipt_of, state_of, submit
-from tests.staff_helpers import make_officer, sign_in
+from tests.staff_helpers import make_officer, sign_in, staff_every_queue
 
 
 def _report(app, reference: str) -> Report:
@@ -27,6 +27,7 @@ def _queue_code(app, reference: str) -> str:
 
 
 def test_reports_with_the_staff_number_typed_differently_are_linked(app, client):
+    staff_every_queue(app)
     # Given three reports about one person, the staff number typed three ways
     refs = [
         receipt_of(submit(client, category="duties", subject_staff_number=number, subject_name=name))[1]
@@ -42,6 +43,7 @@ def test_reports_with_the_staff_number_typed_differently_are_linked(app, client)
 
 
 def test_people_who_share_a_name_but_not_a_number_are_not_linked(app, client):
+    staff_every_queue(app)
     first = receipt_of(submit(client, category="duties", subject_name="Sam Smith", subject_staff_number="111"))[1]
     second = receipt_of(submit(client, category="duties", subject_name="Sam Smith", subject_staff_number="222"))[1]
     assert _report(app, first).earlier_concerns == _report(app, second).earlier_concerns == 0
@@ -172,6 +174,7 @@ def test_held_reports_expire_and_the_reporter_is_warned_first(app, client):
 
 @pytest.mark.parametrize("command_given", ["", "NA"])
 def test_the_workforce_directory_fills_in_the_subject_and_routes_by_it(app, client, command_given):
+    staff_every_queue(app)
     from portal import crypto
     from portal.models import WorkforceMember
 

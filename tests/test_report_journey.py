@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from portal import crypto, recovery
 from portal.models import CaseEvent, Message, Queue, Report, ReporterAccess, db
 from tests.helpers import csrf_token, open_status, receipt_of, state_of, submit
+from tests.staff_helpers import staff_every_queue
 
 MODES = {
     "anonymous": {},
@@ -240,6 +241,7 @@ def _queue_of(app, reference):
     ],
 )
 def test_reports_are_routed_at_intake(client, app, overrides, queue):
+    staff_every_queue(app)
     _, reference = receipt_of(submit(client, **overrides))
     code, reasons, _ = _queue_of(app, reference)
     assert code == queue
@@ -247,6 +249,7 @@ def test_reports_are_routed_at_intake(client, app, overrides, queue):
 
 
 def test_a_third_concern_about_one_person_goes_to_dps(client, app):
+    staff_every_queue(app)
     first = receipt_of(submit(client, subject_staff_number="ab 12345", category="bullying"))[1]
     second = receipt_of(submit(client, subject_staff_number="AB-123-45", category="bullying"))[1]
     third = receipt_of(submit(client, subject_staff_number="Ab12345", category="bullying"))[1]

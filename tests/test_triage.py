@@ -9,7 +9,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from portal import accounts, recovery
+from portal import access, accounts, notify, recovery
 from portal.models import AuditEntry, Officer, Queue, Report, StaffSession, db
 from portal.staff.auth import argon2_params
 from tests.helpers import csrf_token, open_status, receipt_of, state_of, submit
@@ -117,8 +117,8 @@ def test_wrong_passwords_slow_down_then_lock_the_account(app, client):
 
 
 def test_an_officer_opens_a_case_in_their_queue_and_the_view_is_audited(app, client):
-    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying", summary="Shouting in the yard"))
     officer(app, "ce@example.org", queues=("PSU-CE",))
+    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying", summary="Shouting in the yard"))
     staff = app.test_client()
     sign_in(staff, "ce@example.org")
     queue_page = staff.get("/triage/queue/PSU-CE").get_data(as_text=True)
@@ -131,8 +131,8 @@ def test_an_officer_opens_a_case_in_their_queue_and_the_view_is_audited(app, cli
 
 
 def test_another_queue_cannot_reach_the_case_by_any_route(app, client):
-    _, reference = receipt_of(submit(client, subject_command="NA", category="bullying"))
     officer(app, "ce@example.org", queues=("PSU-CE",))
+    _, reference = receipt_of(submit(client, subject_command="NA", category="bullying"))
     staff = app.test_client()
     sign_in(staff, "ce@example.org")
     with app.app_context():
@@ -156,16 +156,16 @@ def test_another_queue_cannot_reach_the_case_by_any_route(app, client):
 
 
 def test_an_administrator_without_membership_cannot_read_a_case(app, client):
-    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     officer(app, "admin@example.org", role="admin")
+    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     staff = app.test_client()
     sign_in(staff, "admin@example.org")
     assert staff.get(f"/triage/case/{reference}").status_code == 404
 
 
 def test_an_officer_never_sees_a_case_about_themselves(app, client):
-    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying", subject_staff_number="ce 4242"))
     officer(app, "ce@example.org", queues=("PSU-CE",), staff_number="CE-4242")
+    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying", subject_staff_number="ce 4242"))
     staff = app.test_client()
     sign_in(staff, "ce@example.org")
     assert staff.get(f"/triage/case/{reference}").status_code == 404
@@ -174,8 +174,8 @@ def test_an_officer_never_sees_a_case_about_themselves(app, client):
 
 
 def test_acknowledging_with_a_message_reaches_the_reporter(app, client):
-    receipt, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     officer(app, "ce@example.org", queues=("PSU-CE",))
+    receipt, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     staff = app.test_client()
     sign_in(staff, "ce@example.org")
     token = csrf_token(staff, f"/triage/case/{reference}")
@@ -199,9 +199,9 @@ def test_acknowledging_with_a_message_reaches_the_reporter(app, client):
 
 
 def test_rerouting_rewraps_the_key_and_leaves_content_untouched(app, client):
-    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     officer(app, "ce@example.org", queues=("PSU-CE",))
     officer(app, "dps@example.org", queues=("DPS",))
+    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     with app.app_context():
         before = db.session.scalar(select(Report))
         sealed_before = (before.summary_sealed, before.details_sealed, before.subject_name_sealed, before.dek_for_queue)
@@ -224,8 +224,8 @@ def test_rerouting_rewraps_the_key_and_leaves_content_untouched(app, client):
 
 
 def test_a_password_change_keeps_access(app, client):
-    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     officer(app, "ce@example.org", queues=("PSU-CE",))
+    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     staff = app.test_client()
     sign_in(staff, "ce@example.org")
     new = "a brand new long passphrase"
@@ -242,9 +242,9 @@ def test_a_password_change_keeps_access(app, client):
     with app.app_context():
         changed = db.session.scalar(select(Officer))
         result = accounts.authenticate(db.session, "ce@example.org", new, argon2_params())
-        signed = accounts.SignedIn(changed, None, result.private_key)  # type: ignore[arg-type]
+        who = access.identity(db.session, changed, notify.blind_index_key(app.config))
         # Then the new password opens the same private key, which still opens the queue's cases
-        assert accounts.case_data_key(db.session, signed, db.session.scalar(select(Report)))
+        assert access.data_key(db.session, who, changed, result.private_key, db.session.scalar(select(Report)))
         assert accounts.authenticate(db.session, "ce@example.org", PASSWORD, argon2_params()).private_key is None
     # And the session that changed it carries on
     assert staff.get(f"/triage/case/{reference}").status_code == 200
@@ -263,8 +263,8 @@ def change_password(staff, current: str, new: str, confirm: str | None = None):
 
 
 def test_a_password_set_by_someone_else_must_be_replaced_before_anything_else(app, client):
-    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     officer(app, "ce@example.org", queues=("PSU-CE",), must_change_password=True)
+    _, reference = receipt_of(submit(client, subject_command="CE", category="bullying"))
     staff = app.test_client()
     sign_in(staff, "ce@example.org")
     # Every staff page sends them to choose their own password first, GET or POST

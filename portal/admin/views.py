@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
-from .. import accounts, audit, crypto, importers, intake, routing, server_secrets, setup
+from .. import accounts, audit, crypto, importers, intake, queue_keys, routing, server_secrets, setup, staffing
 from .. import settings as clock_store
 from ..models import Command, Officer, Queue, QueueMembership, RoutingRule, WorkforceMember, db, utcnow
 from ..routing import CATEGORIES, RULE_KINDS
@@ -161,13 +161,15 @@ def _back(officer: Officer) -> Response:
     return redirect(url_for("admin.account", officer_id=officer.id), code=303)
 
 
-def _account_page(officer: Officer, status: int = 200, grant_form: QueueChoiceForm | None = None) -> Any:
+def _account_page(
+    officer: Officer, status: int = 200, grant_form: QueueChoiceForm | None = None, confirm_removal: str = ""
+) -> Any:
     granter = aliased(Officer)
     memberships = db.session.execute(
         select(Queue.code, Queue.name, QueueMembership.granted_at, granter.name.label("granted_by"))
         .join(Queue, Queue.id == QueueMembership.queue_id)
         .outerjoin(granter, granter.id == QueueMembership.granted_by_officer_id)
-        .where(QueueMembership.officer_id == officer.id)
+        .where(QueueMembership.officer_id == officer.id, queue_keys.current_membership())
         .order_by(Queue.code)
     ).all()
     held = {m.code for m in memberships}
@@ -193,6 +195,7 @@ def _account_page(officer: Officer, status: int = 200, grant_form: QueueChoiceFo
         not_grantable=not_grantable,
         grant_elsewhere=GRANT_ELSEWHERE,
         is_self=officer.id == current_user.officer.id,
+        confirm_removal=confirm_removal,
         section="accounts",
     ), status
 
@@ -213,10 +216,17 @@ def disable(officer_id: int) -> Any:
     if officer.disabled:
         flash(f"{officer.name}'s account was already disabled.")
         return _back(officer)
+    queues = db.session.scalars(
+        select(Queue)
+        .join(QueueMembership, QueueMembership.queue_id == Queue.id)
+        .where(QueueMembership.officer_id == officer.id, queue_keys.current_membership())
+        .order_by(Queue.code)
+    ).all()
     accounts.set_disabled(db.session, officer, True)
     _audit("account-disabled", account=officer.id)
+    rotated = " ".join(_rotate(queue, officer) for queue in queues)
     db.session.commit()
-    flash(f"{officer.name}'s account is disabled and signed out everywhere.")
+    flash(f"{officer.name}'s account is disabled and signed out everywhere. {rotated}".strip())
     return _back(officer)
 
 
@@ -230,7 +240,7 @@ def enable(officer_id: int) -> Any:
     accounts.set_disabled(db.session, officer, False)
     _audit("account-enabled", account=officer.id)
     db.session.commit()
-    flash(f"{officer.name}'s account is enabled again. Their access to queues is as it was.")
+    flash(f"{officer.name}'s account is enabled again. Disabling removed them from their queues: grant them again.")
     return _back(officer)
 
 
@@ -295,16 +305,44 @@ def grant(officer_id: int) -> Any:
 @bp.post("/accounts/<int:officer_id>/revoke")
 @staff_required(ADMIN)
 def revoke(officer_id: int) -> Any:
+    """Remove the officer from a queue and rotate the queue's key; removing the last member asks first."""
     officer = _target(officer_id)
     queue = _queue_named(request.form.get("queue"))
-    if queue is None or queue.id not in accounts.membership_queue_ids(db.session, officer.id):
+    if queue is None or queue.id not in queue_keys.member_queue_ids(db.session, officer.id):
         flash(f"{officer.name} is not a member of that queue.")
         return _back(officer)
-    accounts.revoke_queue(db.session, queue, officer)
-    _audit("grant-queue", queue_code=queue.code, account=officer.id, revoked=True)
+    if staffing.after_removal(db.session, queue, {officer.id}) == 0 and request.form.get("confirm") != "yes":
+        return _account_page(officer, confirm_removal=queue.code)
+    flash(f"{officer.name} no longer has access to the {queue.code} queue. {_rotate(queue, officer)}")
     db.session.commit()
-    flash(f"{officer.name} no longer has access to the {queue.code} queue.")
     return _back(officer)
+
+
+def _rotate(queue: Queue, officer: Officer) -> str:
+    """Take the officer out of the queue and rotate its key pair (portal.queue_keys), audited; what it did.
+    When the administrator is a member who stays, their own keys re-wrap the queue's existing cases to the
+    new key at once; otherwise `flask portal rewrap` does it with the recovery key."""
+    rotation = queue_keys.remove_member(db.session, queue, officer, server_secrets().recovery_public_key)
+    _audit("revoke-queue", queue_code=queue.code, account=officer.id)
+    _audit("queue-key-rotated", queue_code=queue.code, generation=rotation.generation, members=rotation.members)
+    said = f"{queue.code} has a new key, given to its {rotation.members} remaining member(s)."
+    pending = rotation.pending_cases
+    admin = current_user.officer
+    if pending and admin.id != officer.id and queue.id in queue_keys.member_queue_ids(db.session, admin.id):
+        keys = queue_keys.officer_generation_keys(db.session, admin, current_user.signed_in.private_key, queue)
+        done = queue_keys.rewrap(db.session, queue, keys)
+        _audit("queue-key-rewrapped", queue_code=queue.code, generation=rotation.generation, cases=done)
+        pending -= done
+        if done:
+            said += f" Its {done} existing case(s) were re-wrapped to the new key."
+    if pending:
+        said += (
+            f" Its {pending} existing case(s) stay readable by them under the old key; re-wrap them to the new "
+            f"key with `flask portal rewrap --queue {queue.code} --recovery-key PATH`."
+        )
+    if rotation.members == 0:
+        said += f" {queue.code} has no member now: its new reports will go to DPS."
+    return said
 
 
 # ---------------------------------------------------------------- routing rules
@@ -358,6 +396,7 @@ def _rules_page(status: int = 200) -> Any:
         describe=rules.describe_params,
         dry=dry,
         result=result,
+        unstaffed=staffing.unstaffed_queues(db.session),
         section="rules",
     ), status
 

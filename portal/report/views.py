@@ -107,6 +107,7 @@ def report() -> Any:
             "mode": report.mode,
             "held": report.held,
             "held_until": report.held_until,
+            "hold_declined": submitted.hold_declined,
         }
         queue_id, report_id = report.queue_id, report.id
         db.session.commit()
@@ -128,6 +129,8 @@ def report() -> Any:
             submitted.queue_code,
             submitted.recipients,
         )
+    if submitted.probable_conflicts:  # a member's name matches the subject's: the case is hidden from them
+        notify.notify_conflict(current_app.config, shown["reference"], submitted.supervisors_to_tell, declared=False)
     # Shown once, straight from this response: the receipt is never stored, redirected or logged.
     return render_template("report/receipt.html", receipt=submitted.receipt, **shown)
 

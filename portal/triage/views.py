@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import accounts, audit, casework, crypto, patterns, queues, reporter_access, workflow
+from .. import access, audit, casework, crypto, patterns, queue_keys, queues, reporter_access, server_secrets, workflow
 from ..intake import data_key_context
-from ..models import Attachment, Officer, Queue, QueueMembership, Report, db, utcnow
-from ..notify import notify_new_case, notify_reporter_update
+from ..models import Attachment, Officer, Queue, Report, db, utcnow
+from ..notify import notify_conflict, notify_new_case, notify_reporter_update
 from ..recovery import open_report_fields
 from ..routing import CATEGORIES
 from ..settings import clock_settings
@@ -31,20 +30,29 @@ from .forms import (
 )
 
 
+def me() -> access.Identity:
+    """The signed-in officer as the access module sees them, worked out once per request."""
+    if "access_identity" not in g:
+        g.access_identity = access.identity(db.session, current_user.officer, server_secrets().blind_index_key)
+    return g.access_identity
+
+
 def open_case(reference: str) -> tuple[Report, bytes]:
-    """The case and its data key, for an officer of its queue without a conflict. Otherwise 404."""
+    """The case and its data key, for an officer the access module lets read it. Otherwise 404, as for a
+    case that does not exist: a conflicted member learns nothing a stranger would not."""
     report = db.session.scalar(select(Report).where(Report.reference == reference))
-    if report is None or report.held:
-        abort(404)  # a held report is in no queue until it is corroborated or released
+    if report is None:
+        abort(404)
+    signed_in = current_user.signed_in
     try:
-        return report, accounts.case_data_key(db.session, current_user.signed_in, report)
-    except (accounts.AccessDenied, crypto.DecryptionError):
+        return report, access.data_key(db.session, me(), signed_in.officer, signed_in.private_key, report)
+    except (queue_keys.AccessDenied, crypto.DecryptionError):
         abort(404)
 
 
 def member_queue(code: str) -> Queue:
     queue = db.session.scalar(select(Queue).where(Queue.code == code))
-    if queue is None or queue.id not in accounts.membership_queue_ids(db.session, current_user.officer.id):
+    if queue is None or queue.id not in queue_keys.member_queue_ids(db.session, current_user.officer.id):
         abort(404)
     return queue
 
@@ -52,7 +60,7 @@ def member_queue(code: str) -> Queue:
 @bp.get("/")
 @staff_required()
 def home() -> Any:
-    summaries = queues.my_queues(db.session, current_user.officer)
+    summaries = queues.my_queues(db.session, current_user.officer, me())
     return render_template("triage/home.html", summaries=summaries, states=workflow.STATES)
 
 
@@ -74,9 +82,10 @@ def queue(code: str) -> Any:
     page = request.args.get("page", "1")
     page_number = int(page) if page.isdigit() and 0 < int(page) < 100000 else 1
     rows, has_next = queues.list_queue(
-        db.session, queue, current_user.officer, filters, page_number, current_app.config["QUEUE_PAGE_SIZE"]
+        db.session, queue, me(), filters, page_number, current_app.config["QUEUE_PAGE_SIZE"]
     )
     summaries = _summaries(queue, [row.report for row in rows])
+    db.session.commit()  # the record of the summaries opened
     return render_template(
         "triage/queue.html",
         queue=queue,
@@ -92,30 +101,37 @@ def queue(code: str) -> Any:
 
 
 def _summaries(queue: Queue, reports: list[Report]) -> dict[str, str]:
-    """Decrypt only what the page shows: each listed case's one-line summary."""
+    """Decrypt only what the page shows: each listed case's one-line summary, each opening on record."""
     if not reports:
         return {}
     signed_in = current_user.signed_in
-    queue_private = accounts.queue_private_key(db.session, signed_in.officer, signed_in.private_key, queue)
+    keys: dict[int, bytes] = {}
     shown = {}
     for report in reports:
-        dek = crypto.open_sealed(queue_private, report.dek_for_queue, context=data_key_context(report.id))
+        generation = report.queue_key_generation
+        if generation not in keys:
+            keys[generation] = queue_keys.open_queue_key(
+                db.session, signed_in.officer, signed_in.private_key, queue, generation
+            )
+        dek = crypto.open_sealed(keys[generation], report.dek_for_queue, context=data_key_context(report.id))
         shown[report.id] = crypto.open_text(
             dek, report.summary_sealed, table="reports", column="summary", row=report.id
         )
+        access.record_opening(db.session, "view-summary", signed_in.officer.id, report, queue.code)
     return shown
 
 
 def _case_page(report: Report, dek: bytes, status: int = 200, reveal: bool = False, **forms: Any) -> Any:
+    """The case page: every rendering of it (a re-shown form after an error too) is an opening on record."""
+    shown_after = {"status": status} if status != 200 else {}
+    access.record_opening(db.session, "view-case", current_user.officer.id, report, report.queue.code, **shown_after)
+    db.session.commit()
     view = reporter_access.status_view(db.session, report, dek)
     fields = open_report_fields(report, dek)
-    members = db.session.execute(
-        select(Officer.id, Officer.name)
-        .join(QueueMembership, QueueMembership.officer_id == Officer.id)
-        .where(QueueMembership.queue_id == report.queue_id, Officer.disabled.is_(False))
-        .order_by(Officer.name)
-    ).all()
-    members = [m for m in members if m.id != report.assigned_officer_id]
+    blind_key = server_secrets().blind_index_key
+    members = [m for m in access.eligible_officers(db.session, report, blind_key) if m.id != report.assigned_officer_id]
+    supervising = current_user.role in ("supervisor", "admin")
+    hidden = access.hidden_from(db.session, report, blind_key) if supervising else []
     other_queues = db.session.scalars(select(Queue).where(Queue.id != report.queue_id).order_by(Queue.code)).all()
     message_form = forms.get("message_form") or MessageForm()
     message_form.new_state.choices = options(
@@ -138,7 +154,7 @@ def _case_page(report: Report, dek: bytes, status: int = 200, reveal: bool = Fal
             Attachment.id, Attachment.content_type, Attachment.size, Attachment.message_id, Attachment.filename_sealed
         )
         .where(Attachment.report_id == report.id)
-        .order_by(Attachment.created_at)
+        .order_by(Attachment.created_at, Attachment.id)
     ).all()
     files = [
         (a.id, crypto.open_text(dek, a.filename_sealed, table="attachments", column="filename", row=a.id), a)
@@ -155,7 +171,9 @@ def _case_page(report: Report, dek: bytes, status: int = 200, reveal: bool = Fal
         earlier=patterns.earlier_concerns(
             db.session, report.subject_staff_index, report.subject_name_index, exclude_id=report.id
         ),
-        my_queue_ids=accounts.membership_queue_ids(db.session, current_user.officer.id),
+        my_queue_ids=queue_keys.member_queue_ids(db.session, current_user.officer.id),
+        hidden=hidden,
+        name_reason=access.NAME,
         assigned=assigned,
         rationale=rationale,
         reg19_due=workflow.regulation_19_due(report.received_at, utcnow()),
@@ -192,8 +210,6 @@ def _audit(action: str, report: Report, **detail: Any) -> None:
 @staff_required()
 def case(reference: str) -> Any:
     report, dek = open_case(reference)
-    _audit("view-case", report)
-    db.session.commit()
     return _case_page(report, dek)
 
 
@@ -257,15 +273,8 @@ def assign(reference: str) -> Any:
     if target_id != current_user.officer.id and current_user.role not in ("supervisor", "admin"):
         abort(403)
     officer = db.session.get(Officer, target_id) if target_id else None
-    if (
-        officer is None
-        or officer.disabled
-        or report.queue_id not in accounts.membership_queue_ids(db.session, officer.id)
-    ):
-        flash("Choose an officer of this case's queue.")
-        return redirect(url_for("triage.case", reference=reference), code=303)
-    if accounts.has_conflict(officer, report):
-        flash("That officer cannot handle this case.")
+    if officer is None or not access.may_be_assigned(db.session, officer, report, server_secrets().blind_index_key):
+        flash("Choose an officer of this case's queue who can handle it.")
         return redirect(url_for("triage.case", reference=reference), code=303)
     report.assigned_officer_id = officer.id
     _audit("assign", report, officer_id=officer.id)
@@ -304,9 +313,48 @@ def reroute(reference: str) -> Any:
     db.session.commit()
     notify_new_case(db.session, current_app.config, report)  # never raises; still owed if it fails
     flash(f"{report.reference} is now with {target.code}.")
-    if report.queue_id in accounts.membership_queue_ids(db.session, current_user.officer.id):
+    if report.queue_id in queue_keys.member_queue_ids(db.session, current_user.officer.id):
         return redirect(url_for("triage.case", reference=reference), code=303)
     return redirect(url_for("triage.queue", code=source), code=303)
+
+
+@bp.post("/case/<reference>/conflict")
+@staff_required()
+def declare_conflict(reference: str) -> Any:
+    """'I know this person or I am involved': the case disappears for this officer; a supervisor is told."""
+    report, _dek = open_case(reference)
+    if request.form.get("confirm") != "yes":
+        flash("Nothing was changed: use the button under 'Conflict of interest' to declare one.")
+        return redirect(url_for("triage.case", reference=reference) + "#conflict", code=303)
+    access.declare(db.session, me(), report)
+    _audit("conflict-declared", report)
+    supervisors = access.supervisors_to_tell(db.session, report, server_secrets().blind_index_key)
+    db.session.commit()
+    notify_conflict(current_app.config, report.reference, supervisors, declared=True)
+    flash(f"{report.reference} is hidden from you now, and a supervisor has been told. Thank you for saying.")
+    return redirect(url_for("triage.home"), code=303)
+
+
+@bp.post("/case/<reference>/conflict/clear")
+@staff_required("supervisor", "admin")
+def clear_conflict(reference: str) -> Any:
+    """A supervisor's word that a member whose name matched the subject's is a different person."""
+    report, _dek = open_case(reference)
+    wanted = request.form.get("officer_id", "")
+    officer = db.session.get(Officer, int(wanted)) if wanted.isdigit() else None
+    if officer is None:
+        flash("Choose the officer to show the case to.")
+        return redirect(url_for("triage.case", reference=reference) + "#conflict", code=303)
+    blind_key = server_secrets().blind_index_key
+    reason = access.conflict_of(db.session, access.identity(db.session, officer, blind_key), report)
+    if reason != access.NAME or officer.id == current_user.officer.id:
+        flash("Only a match by name alone can be cleared, and not for yourself.")
+        return redirect(url_for("triage.case", reference=reference) + "#conflict", code=303)
+    access.clear_name_match(db.session, report, officer.id, me())
+    _audit("conflict-cleared", report, officer_id=officer.id)
+    db.session.commit()
+    flash(f"{officer.name} can see {report.reference} again.")
+    return redirect(url_for("triage.case", reference=reference) + "#conflict", code=303)
 
 
 @bp.post("/case/<reference>/assessment")
@@ -367,20 +415,29 @@ def reveal(reference: str) -> Any:
 @bp.get("/case/<reference>/attachment/<attachment_id>")
 @staff_required()
 def attachment(reference: str, attachment_id: str) -> Any:
+    from ..attachments import neutral_name
+
     report, dek = open_case(reference)
     file = db.session.get(Attachment, attachment_id)
     if file is None or file.report_id != report.id:
         abort(404)
-    name = crypto.open_text(dek, file.filename_sealed, table="attachments", column="filename", row=file.id)
     data = crypto.open_field(dek, file.content_sealed, table="attachments", column="content", row=file.id)
-    _audit("download-attachment", report, attachment=file.id)
-    db.session.commit()
-    response = Response(
-        data, mimetype=file.content_type if file.content_type != "text/plain" else "text/plain; charset=utf-8"
+    access.record_opening(
+        db.session, "download-attachment", current_user.officer.id, report, report.queue.code, attachment=file.id
     )
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    response.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    db.session.commit()
+    # Offered as attachment-N.ext (N: its place among the case's files, oldest first): the reporter's own
+    # name for the file stays sealed. Sandboxed and never sniffed, so a file cannot act in the browser.
+    order = db.session.scalars(
+        select(Attachment.id).where(Attachment.report_id == report.id).order_by(Attachment.created_at, Attachment.id)
+    ).all()
+    name = neutral_name(order.index(file.id) + 1, file.content_type)
+    response = Response(data)
+    is_text = file.content_type == "text/plain"
+    response.headers["Content-Type"] = "text/plain; charset=utf-8" if is_text else file.content_type
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
