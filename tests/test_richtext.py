@@ -151,3 +151,91 @@ def test_comments_are_dropped():
 
 def test_unclosed_tags_are_balanced():
     assert sanitize("<p><strong>bold") == Markup("<p><strong>bold</strong></p>")
+
+
+# ---------------------------------------------------------------- what a reporter reads: no clickable links
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        (
+            '<p>Re-enter your receipt <a href="https://evil.example/r?a=1&amp;b=2">here</a>.</p>',
+            "<p>Re-enter your receipt here (https://evil.example/r?a=1&amp;b=2).</p>",
+        ),
+        (
+            '<a href="mailto:psu@example.org"><strong>Email</strong> us</a>',
+            "<strong>Email</strong> us (mailto:psu@example.org)",
+        ),
+        # a link whose words are its address is shown once
+        (
+            '<a href="https://example.org/a?b=1&amp;c=2">https://example.org/a?b=1&amp;c=2</a>',
+            "https://example.org/a?b=1&amp;c=2",
+        ),
+        # words that look like one address and a link to another: both shown
+        (
+            '<a href="https://evil.example/">https://concerns.example.police.uk/status</a>',
+            "https://concerns.example.police.uk/status (https://evil.example/)",
+        ),
+        # a link that lost its href to the allow-list is just its words
+        ('<a href="javascript:alert(1)">click</a>', "click"),
+        # an address hiding behind a right-to-left override is shown as it really is
+        ('<a href="https://evil.example/\u202egpj.exe">photo</a>', "photo (https://evil.example/gpj.exe)"),
+    ],
+)
+def test_for_the_reporter_links_become_their_words_and_address_as_text(html, expected):
+    result = sanitize(html, links=False)
+    assert isinstance(result, Markup)
+    assert result == Markup(expected)
+    assert "<a" not in result and "href" not in result
+
+
+def test_for_the_reporter_link_text_and_addresses_are_escaped():
+    result = sanitize(
+        '<a href="https://example.org/&quot;&gt;&lt;script&gt;">&lt;script&gt;x()&lt;/script&gt;</a>', links=False
+    )
+    assert "<script" not in result and "<a" not in result
+    assert "&lt;script&gt;x()" in result
+
+
+def test_for_the_reporter_formatting_is_kept_and_everything_else_still_removed():
+    kept = "<p>One <strong>two</strong><br><em>three</em></p><ul><li>a</li></ul>"
+    result = sanitize(kept + "<script>x()</script><img src=x onerror=y()>", links=False)
+    assert result.startswith(kept)  # the script's text, if any, is left inert and escaped, as for staff
+    assert "<script" not in result and "<img" not in result and "onerror" not in result
+
+
+def test_staff_pages_keep_their_links():
+    assert sanitize('<a href="https://example.org/">l</a>') == Markup('<a href="https://example.org/">l</a>')
+
+
+def test_the_status_page_shows_a_units_link_as_text_and_the_safety_advice(app, client):
+    from sqlalchemy import select
+
+    from portal import casework, recovery
+    from portal.models import Report, db
+    from tests.helpers import open_status, receipt_of, submit
+
+    # Given a report, and a message from "the unit" that carries a link elsewhere
+    receipt, reference = receipt_of(submit(client))
+    with app.app_context():
+        report = db.session.scalar(select(Report).where(Report.reference == reference))
+        dek = recovery.data_key(report, recovery.load_recovery_key(app.config["TEST_RECOVERY_KEY"]))
+        casework.update_reporter(
+            db.session,
+            report,
+            dek,
+            '<p>Our system changed. <a href="https://evil.example/status">Re-enter your receipt here</a>.</p>',
+            update_every_days=28,
+        )
+        db.session.commit()
+    # When the reporter opens the status page
+    assert open_status(client, receipt).status_code == 303
+    page = client.get("/status").get_data(as_text=True)
+    # Then the message shows the words and the address as plain text, and no link to it
+    assert "Re-enter your receipt here (https://evil.example/status)" in page
+    assert re.search(r"<a\b[^>]*evil\.example", page) is None
+    assert 'href="https://evil.example' not in page
+    # And the page says the team never asks for the receipt by a link or an email
+    assert "will <strong>never</strong> ask for your receipt in a link, an email or a message" in page
+    assert "anywhere except this site's <strong>Check a report</strong> page" in page
