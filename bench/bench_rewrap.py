@@ -103,7 +103,7 @@ def give_every_queue(env: dict[str, str], key_file: Path) -> None:
 def check(env: dict[str, str], key_file: Path) -> str:
     script = (
         "from sqlalchemy import func, select\n"
-        "from portal import crypto, queue_keys, recovery\n"
+        "from portal import queue_keys, recovery, sealing\n"
         "from portal.models import Queue, Report, db\n"
         "old = db.session.scalar(select(func.count()).select_from(Report).join(Queue, Queue.id == Report.queue_id)"
         ".where(Report.queue_key_generation < Queue.key_generation))\n"
@@ -112,8 +112,7 @@ def check(env: dict[str, str], key_file: Path) -> str:
         "for report in db.session.scalars(select(Report).order_by(Report.id).limit(200)):\n"
         "    keys = queue_keys.recovery_generation_keys(db.session, report.queue, private)\n"
         "    key = keys[report.queue.key_generation]\n"
-        "    context = queue_keys.data_key_context(report.id)\n"
-        "    crypto.open_sealed(key, report.dek_for_queue, context=context)\n"
+        "    sealing.open_wrapped(key, report.dek_for_queue, report.id)\n"
         "    opened += 1\n"
         "print(f'left on an old generation: {old}; sample opened with the new keys: {opened}')\n"
     )

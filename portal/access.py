@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from . import audit, crypto, queue_keys
+from . import audit, crypto, queue_keys, sealing
 from .models import CaseConflict, Officer, Queue, Report, WorkforceMember
 
 # Why an officer may not see a case. The routes answer all of these alike (404), as for a stranger.
@@ -270,7 +270,7 @@ def data_key(session: Session, who: Identity, officer: Officer, private_key: byt
     assert queue is not None
     queue_private = queue_keys.open_queue_key(session, officer, private_key, queue, report.queue_key_generation)
     try:
-        return crypto.open_sealed(queue_private, report.dek_for_queue, context=queue_keys.data_key_context(report.id))
+        return sealing.open_wrapped(queue_private, report.dek_for_queue, report.id)
     except crypto.DecryptionError as exc:
         raise queue_keys.AccessDenied(report.reference) from exc
 

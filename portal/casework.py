@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import crypto, workflow
-from .intake import data_key_context, seal_message
+from . import sealing, workflow
+from .intake import seal_message
 from .models import CaseEvent, CaseNote, Queue, Report, new_id, utcnow
 from .richtext import sanitize
 
@@ -85,7 +85,7 @@ def change_state(session: Session, report: Report, new_state: str, now: datetime
 def add_note(session: Session, report: Report, dek: bytes, officer_id: int, body: str) -> CaseNote:
     """An internal note: sealed like everything else, never shown to the reporter."""
     note = CaseNote(id=new_id(), report_id=report.id, officer_id=officer_id)
-    note.body_sealed = crypto.seal_text(dek, body, table="case_notes", column="body", row=note.id)
+    sealing.seal(dek, note, "body", body)
     session.add(note)
     return note
 
@@ -96,9 +96,7 @@ def record_assessment(report: Report, dek: bytes, severity: str, rationale: str)
     if not rationale.strip():
         raise CaseworkError("Give the reasons for the severity assessment.")
     report.severity = severity
-    report.severity_rationale_sealed = crypto.seal_text(
-        dek, rationale.strip(), table="reports", column="severity_rationale", row=report.id
-    )
+    sealing.seal(dek, report, "severity_rationale", rationale.strip())
 
 
 def record_outcome(session: Session, report: Report, finding: str, sanction: str, now: datetime | None = None) -> None:
@@ -123,7 +121,7 @@ def reroute(session: Session, report: Report, dek: bytes, new_queue: Queue, now:
     the commit, or send-reminders if that fails)."""
     if new_queue.id == report.queue_id:
         raise CaseworkError("The case is already in that queue.")
-    report.dek_for_queue = crypto.seal_to(new_queue.public_key, dek, context=data_key_context(report.id))
+    report.dek_for_queue = sealing.wrap_to(new_queue.public_key, dek, report.id)
     report.queue_key_generation = new_queue.key_generation
     report.queue_id = new_queue.id
     report.queue = new_queue
@@ -134,4 +132,4 @@ def reroute(session: Session, report: Report, dek: bytes, new_queue: Queue, now:
 
 def open_notes(session: Session, report: Report, dek: bytes) -> list[tuple[CaseNote, str]]:
     notes = session.scalars(select(CaseNote).where(CaseNote.report_id == report.id).order_by(CaseNote.created_at))
-    return [(n, crypto.open_text(dek, n.body_sealed, table="case_notes", column="body", row=n.id)) for n in notes]
+    return [(n, sealing.open_text(dek, n, "body") or "") for n in notes]

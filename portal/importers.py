@@ -34,7 +34,7 @@ from typing import IO, Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from . import audit, crypto, intake
+from . import audit, crypto, intake, sealing
 from .casework import FINDINGS, SANCTIONS, SEVERITIES
 from .models import CaseEvent, Command, Queue, ReferenceCounter, Report, WorkforceMember, new_id, utcnow
 from .routing import CATEGORIES, DPS
@@ -665,7 +665,7 @@ def _new_case(
     received_at = case.received_at
     finalised_at = datetime.combine(case.finalised_on, time.min) if case.finalised_on else None
     update_from = received_at if finalised_at is not None else now
-    # intake.wrap_data_key and seal_report_fields read `id` and set the sealed columns on what they are
+    # sealing.seal_new_case reads `id` and sets the sealed columns on what it is
     # given; a namespace stands in for the ORM object so that thousands of rows insert in one statement.
     row = SimpleNamespace(
         id=new_id(),
@@ -702,17 +702,17 @@ def _new_case(
         receipt_index=None,
         dek_for_receipt=None,
     )
-    dek = crypto.new_data_key()
-    intake.wrap_data_key(row, dek, queue, secrets.recovery_public_key)  # type: ignore[arg-type]
-    intake.seal_report_fields(
+    sealing.seal_new_case(
         row,  # type: ignore[arg-type]
-        dek,
         {
             "summary": case.summary,
             "details": IMPORTED_DETAILS,
             "subject_name": case.name,
             "subject_staff_number": case.staff_number,
         },
+        queue,
+        secrets.recovery_public_key,
+        generation=queue.key_generation,
     )
     return vars(row)
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import access, audit, crypto, patterns, routing, workflow
+from . import access, audit, crypto, patterns, routing, sealing, workflow
 from .attachments import CleanFile
 from .models import (
     Attachment,
@@ -43,20 +43,8 @@ from .models import (
     new_id,
     utcnow,
 )
-from .queue_keys import data_key_context
+from .sealing import REPORT_FIELDS
 from .secrets import ServerSecrets
-
-REPORT_FIELDS = (
-    "summary",
-    "details",
-    "subject_name",
-    "subject_staff_number",
-    "occurred_on",
-    "location",
-    "witnesses",
-    "reporter_name",
-    "reporter_contact",
-)
 
 
 @dataclass
@@ -264,17 +252,6 @@ def load_rules(session: Session) -> list[routing.Rule]:
     return [routing.Rule(r.kind, r.target, r.reason, dict(r.params or {}), r.enabled) for r in rows]
 
 
-def seal_report_fields(report: Report, dek: bytes, values: dict[str, str]) -> None:
-    """Seal each content field under the data key, bound to its column and row; empty optional ones stay NULL."""
-    for name in REPORT_FIELDS:
-        value = values.get(name) or ""
-        required = name in ("summary", "details")
-        sealed = (
-            crypto.seal_text(dek, value, table="reports", column=name, row=report.id) if value or required else None
-        )
-        setattr(report, f"{name}_sealed", sealed)
-
-
 def seal_attachment(report: Report, dek: bytes, clean: CleanFile, message_id: str | None = None) -> Attachment:
     attachment = Attachment(
         id=new_id(),
@@ -283,28 +260,22 @@ def seal_attachment(report: Report, dek: bytes, clean: CleanFile, message_id: st
         content_type=clean.content_type,
         size=len(clean.data),
     )
-    attachment.filename_sealed = crypto.seal_text(
-        dek, clean.filename, table="attachments", column="filename", row=attachment.id
-    )
-    attachment.content_sealed = crypto.seal_field(
-        dek, clean.data, table="attachments", column="content", row=attachment.id
-    )
+    sealing.seal(dek, attachment, "filename", clean.filename)
+    sealing.seal(dek, attachment, "content", clean.data)
     return attachment
 
 
 def seal_message(report: Report, dek: bytes, author: str, body: str, at: datetime | None = None) -> Message:
     message = Message(id=new_id(), report_id=report.id, author=author, created_at=at or utcnow())
-    message.body_sealed = crypto.seal_text(dek, body, table="messages", column="body", row=message.id)
+    sealing.seal(dek, message, "body", body)
     return message
 
 
-def wrap_data_key(report: Report, dek: bytes, queue: Queue | QueueKey, recovery_public_key: bytes) -> None:
-    context = data_key_context(report.id)
-    report.dek_for_queue = crypto.seal_to(queue.public_key, dek, context=context)
-    # The seed's stand-in queues are all of the first generation (it refuses a rotated queue).
-    generation = queue.generation if isinstance(queue, QueueKey) else getattr(queue, "key_generation", 1)
-    report.queue_key_generation = generation
-    report.dek_for_recovery = crypto.seal_to(recovery_public_key, dek, context=context)
+def report_values(new: NewReport) -> dict[str, str]:
+    """The reporter's answers as the text sealed in a case's content fields."""
+    values = {name: getattr(new, name) for name in REPORT_FIELDS if name != "occurred_on"}
+    values["occurred_on"] = new.occurred_on.isoformat() if new.occurred_on else ""
+    return values
 
 
 def submit_report(
@@ -404,16 +375,13 @@ def _submit(
         recipients = access.recipients(session, report, secrets.blind_index_key)
     # Owed while someone is to be told and has not been yet; a held report's is owed for its release.
     report.new_case_owed = bool(holding or recipients)
-    dek = crypto.new_data_key()
     receipt = crypto.generate_receipt()
     normalised = crypto.normalise_receipt(receipt)
     assert normalised is not None
     report.receipt_index = crypto.receipt_lookup_index(secrets.receipt_pepper, normalised)
-    report.dek_for_receipt = crypto.wrap_key(crypto.receipt_key(normalised), dek, context=data_key_context(report.id))
-    wrap_data_key(report, dek, queue, secrets.recovery_public_key)
-    values = {name: getattr(new, name) for name in REPORT_FIELDS if name != "occurred_on"}
-    values["occurred_on"] = new.occurred_on.isoformat() if new.occurred_on else ""
-    seal_report_fields(report, dek, values)
+    dek = sealing.seal_new_case(
+        report, report_values(new), queue, secrets.recovery_public_key, generation=queue.generation, receipt=normalised
+    )
     # The year's counter is row-locked until commit: take the number as late as possible.
     report.reference = next_reference(session, now.year)
     session.add(report)

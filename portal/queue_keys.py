@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from . import crypto
+from . import crypto, sealing
 from .models import Officer, Queue, QueueKeyGeneration, QueueMembership, Report, utcnow
 
 REWRAP_BATCH = 2000
@@ -35,11 +35,6 @@ class AccessDenied(Exception):
 def key_context(code: str, generation: int) -> str:
     """What a sealed queue private key is bound to: the queue and the generation (the first keeps its old name)."""
     return f"queue-key|{code}" if generation == 1 else f"queue-key|{code}|g{generation}"
-
-
-def data_key_context(report_id: str) -> str:
-    """What a wrapped data key is bound to: its report. A wrapped key copied to another row fails."""
-    return f"report-dek|{report_id}"
 
 
 def current_membership():  # noqa: ANN201 -- a SQL condition, used in joins
@@ -249,9 +244,7 @@ def rewrap(session: Session, queue: Queue, keys: Mapping[int, bytes], batch: int
             private = keys.get(generation)
             if private is None:
                 continue  # a generation this caller cannot open stays as it is
-            context = data_key_context(report_id)
-            dek = crypto.open_sealed(private, sealed, context=context)
-            updates.append({"b_id": report_id, "dek": crypto.seal_to(queue.public_key, dek, context=context)})
+            updates.append({"b_id": report_id, "dek": sealing.rewrap(private, sealed, queue.public_key, report_id)})
         if updates:
             session.execute(
                 table.update()

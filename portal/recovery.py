@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import crypto, queue_keys
-from .intake import REPORT_FIELDS, data_key_context
+from . import crypto, queue_keys, sealing
 from .models import Queue, Report
 
 
@@ -27,20 +26,12 @@ def queue_private_key(queue: Queue, recovery_private: bytes) -> bytes:
 
 
 def data_key(report: Report, recovery_private: bytes) -> bytes:
-    return crypto.open_sealed(recovery_private, report.dek_for_recovery, context=data_key_context(report.id))
+    return sealing.open_wrapped(recovery_private, report.dek_for_recovery, report.id)
 
 
 def data_key_through_queue(report: Report, queue_private: bytes) -> bytes:
     """The report's data key through its handling queue's private key (what a queue member does)."""
-    return crypto.open_sealed(queue_private, report.dek_for_queue, context=data_key_context(report.id))
+    return sealing.open_wrapped(queue_private, report.dek_for_queue, report.id)
 
 
-def open_report_fields(report: Report, dek: bytes) -> dict[str, str]:
-    """Every sealed content field of a report, opened. Empty optional fields come back as ''."""
-    opened = {}
-    for name in REPORT_FIELDS:
-        sealed = getattr(report, f"{name}_sealed")
-        opened[name] = (
-            crypto.open_text(dek, sealed, table="reports", column=name, row=report.id) if sealed is not None else ""
-        )
-    return opened
+open_report_fields = sealing.open_report_fields

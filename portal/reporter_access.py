@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import crypto, workflow
+from . import crypto, sealing, workflow
 from .attachments import CleanFile
-from .intake import data_key_context, seal_attachment, seal_message
+from .intake import seal_attachment, seal_message
 from .models import Attachment, CaseEvent, Message, Report, ReporterAccess, utcnow
 
 # Used when a receipt is not even well-formed, so that the look-up costs the same as a real one.
@@ -39,9 +39,7 @@ def unlock(session: Session, receipt_text: str, pepper: bytes, minutes: int) -> 
     if report is None or normalised is None or report.dek_for_receipt is None:
         return None
     try:
-        dek = crypto.unwrap_key(
-            crypto.receipt_key(normalised), report.dek_for_receipt, context=data_key_context(report.id)
-        )
+        dek = sealing.open_with_receipt(normalised, report.dek_for_receipt, report.id)
     except crypto.DecryptionError:
         return None
     access_key = os.urandom(crypto.KEY_BYTES)
@@ -51,7 +49,7 @@ def unlock(session: Session, receipt_text: str, pepper: bytes, minutes: int) -> 
         ReporterAccess(
             id=access_id,
             report_id=report.id,
-            dek_sealed=crypto.wrap_key(access_key, dek, context=f"reporter-access|{access_id}"),
+            dek_sealed=sealing.wrap_for_reporter_session(access_key, dek, access_id),
             expires_at=utcnow() + timedelta(minutes=minutes),
         )
     )
@@ -64,7 +62,7 @@ def resume(session: Session, token: AccessToken) -> tuple[Report, bytes] | None:
     if access is None or access.expires_at < utcnow():
         return None
     try:
-        dek = crypto.unwrap_key(token.key, access.dek_sealed, context=f"reporter-access|{access.id}")
+        dek = sealing.open_for_reporter_session(token.key, access.dek_sealed, access.id)
     except crypto.DecryptionError:
         return None
     report = session.get(Report, access.report_id)
@@ -123,17 +121,17 @@ def status_view(session: Session, report: Report, dek: bytes) -> StatusView:
     files = session.execute(
         select(Attachment.id, Attachment.message_id, Attachment.filename_sealed)
         .where(Attachment.report_id == report.id)
-        .order_by(Attachment.created_at)
+        .order_by(Attachment.created_at, Attachment.id)
     ).all()
     names_by_message: dict[str | None, list[str]] = {}
     for file in files:
-        name = crypto.open_text(dek, file.filename_sealed, table="attachments", column="filename", row=file.id)
+        name = sealing.open_text(dek, file, "filename", table="attachments") or ""
         names_by_message.setdefault(file.message_id, []).append(name)
     thread = [
         ThreadItem(
             m.created_at,
             m.author,
-            crypto.open_text(dek, m.body_sealed, table="messages", column="body", row=m.id),
+            sealing.open_text(dek, m, "body") or "",
             names_by_message.get(m.id, []),
         )
         for m in messages
@@ -162,7 +160,7 @@ def status_view(session: Session, report: Report, dek: bytes) -> StatusView:
         else workflow.next_contact_due(
             report.state, report.acknowledged_at, report.acknowledge_due_at, report.next_update_due_at
         ),
-        summary=crypto.open_text(dek, report.summary_sealed, table="reports", column="summary", row=report.id),
+        summary=sealing.open_text(dek, report, "summary") or "",
         attachments=names_by_message.get(None, []),
         thread=thread,
         timeline=timeline,

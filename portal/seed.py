@@ -37,7 +37,7 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, LargeBinary, Stri
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import bulk, crypto, intake, routing
+from . import bulk, crypto, intake, routing, sealing
 from .models import CaseEvent, Queue, ReferenceCounter, Report, WorkforceMember, new_id, utcnow
 from .secrets import ServerSecrets
 from .setup import COMMANDS
@@ -772,7 +772,7 @@ REPORT_COLUMNS = (
     "severity_rationale_sealed",
     "dek_for_queue",
     "dek_for_recovery",
-    *(f"{name}_sealed" for name in intake.REPORT_FIELDS),
+    *(f"{name}_sealed" for name in sealing.REPORT_FIELDS),
 )
 EVENT_COLUMNS = ("report_id", "at", "kind", "state")
 WORKFORCE_COLUMNS = (
@@ -938,16 +938,14 @@ def seal_chunk(task: tuple[int, int, int, list[CasePlan] | None]) -> tuple[list[
     events: list[tuple] = []
     for plan in plans:
         report = _Sealable(new_id())
-        dek = crypto.new_data_key()
-        intake.seal_report_fields(report, dek, _content(rng, plan, context.salt))  # type: ignore[arg-type]
-        intake.wrap_data_key(report, dek, queue_keys[plan.queue], context.recovery_public_key)  # type: ignore[arg-type]
-        rationale = (
-            crypto.seal_text(
-                dek, RATIONALES[plan.severity], table="reports", column="severity_rationale", row=report.id
-            )
-            if plan.severity
-            else None
+        sealing.seal_new_case(
+            report,
+            _content(rng, plan, context.salt),
+            queue_keys[plan.queue],
+            context.recovery_public_key,
+            severity_rationale=RATIONALES[plan.severity] if plan.severity else None,
         )
+        rationale = getattr(report, "severity_rationale_sealed", None)
         staff_index, name_index = (
             _indexes(plan.person, plan.has_number, plan.has_name) if plan.person >= 0 else (None, None)
         )
@@ -985,7 +983,7 @@ def seal_chunk(task: tuple[int, int, int, list[CasePlan] | None]) -> tuple[list[
             rationale,
             report.dek_for_queue,  # type: ignore[attr-defined]
             report.dek_for_recovery,  # type: ignore[attr-defined]
-            *(getattr(report, f"{name}_sealed") for name in intake.REPORT_FIELDS),
+            *(getattr(report, f"{name}_sealed") for name in sealing.REPORT_FIELDS),
             *extras,
         )
         reports.append(_convert(row, report_converters))

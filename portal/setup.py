@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import crypto, routing
+from . import crypto, queue_keys, routing
 from .models import Command, Queue, RoutingRule
 
 # The Met's twelve BCUs, then the specialist commands (shared/SPEC.md). Data: operators may change it.
@@ -40,7 +40,9 @@ def new_queue(code: str, name: str, command_code: str | None, recovery_public_ke
         name=name,
         command_code=command_code,
         public_key=pair.public,
-        private_key_for_recovery=crypto.seal_to(recovery_public_key, pair.private, context=f"queue-key|{code}"),
+        private_key_for_recovery=crypto.seal_to(
+            recovery_public_key, pair.private, context=queue_keys.key_context(code, 1)
+        ),
     )
 
 

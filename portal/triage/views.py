@@ -8,12 +8,23 @@ from flask import Response, abort, current_app, flash, g, redirect, render_templ
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import access, audit, casework, crypto, patterns, queue_keys, queues, reporter_access, server_secrets, workflow
-from ..intake import data_key_context
+from .. import (
+    access,
+    audit,
+    casework,
+    crypto,
+    patterns,
+    queue_keys,
+    queues,
+    reporter_access,
+    sealing,
+    server_secrets,
+    workflow,
+)
 from ..models import Attachment, Officer, Queue, Report, db, utcnow
 from ..notify import notify_conflict, notify_new_case, notify_reporter_update
-from ..recovery import open_report_fields
 from ..routing import CATEGORIES
+from ..sealing import open_report_fields
 from ..settings import clock_settings
 from ..staff.auth import staff_required
 from . import bp
@@ -113,10 +124,8 @@ def _summaries(queue: Queue, reports: list[Report]) -> dict[str, str]:
             keys[generation] = queue_keys.open_queue_key(
                 db.session, signed_in.officer, signed_in.private_key, queue, generation
             )
-        dek = crypto.open_sealed(keys[generation], report.dek_for_queue, context=data_key_context(report.id))
-        shown[report.id] = crypto.open_text(
-            dek, report.summary_sealed, table="reports", column="summary", row=report.id
-        )
+        dek = sealing.open_wrapped(keys[generation], report.dek_for_queue, report.id)
+        shown[report.id] = sealing.open_text(dek, report, "summary") or ""
         access.record_opening(db.session, "view-summary", signed_in.officer.id, report, queue.code)
     return shown
 
@@ -142,13 +151,7 @@ def _case_page(report: Report, dek: bytes, status: int = 200, reveal: bool = Fal
     reroute_form = forms.get("reroute_form") or RerouteForm()
     reroute_form.queue.choices = options({q.code: f"{q.code}: {q.name}" for q in other_queues}, "Choose a queue")
     assigned = db.session.get(Officer, report.assigned_officer_id) if report.assigned_officer_id else None
-    rationale = (
-        crypto.open_text(
-            dek, report.severity_rationale_sealed, table="reports", column="severity_rationale", row=report.id
-        )
-        if report.severity_rationale_sealed
-        else ""
-    )
+    rationale = sealing.open_text(dek, report, "severity_rationale") or ""
     attachments = db.session.execute(
         select(
             Attachment.id, Attachment.content_type, Attachment.size, Attachment.message_id, Attachment.filename_sealed
@@ -156,10 +159,7 @@ def _case_page(report: Report, dek: bytes, status: int = 200, reveal: bool = Fal
         .where(Attachment.report_id == report.id)
         .order_by(Attachment.created_at, Attachment.id)
     ).all()
-    files = [
-        (a.id, crypto.open_text(dek, a.filename_sealed, table="attachments", column="filename", row=a.id), a)
-        for a in attachments
-    ]
+    files = [(a.id, sealing.open_text(dek, a, "filename", table="attachments"), a) for a in attachments]
     return render_template(
         "triage/case.html",
         report=report,
@@ -421,7 +421,7 @@ def attachment(reference: str, attachment_id: str) -> Any:
     file = db.session.get(Attachment, attachment_id)
     if file is None or file.report_id != report.id:
         abort(404)
-    data = crypto.open_field(dek, file.content_sealed, table="attachments", column="content", row=file.id)
+    data = sealing.open_bytes(dek, file, "content")
     access.record_opening(
         db.session, "download-attachment", current_user.officer.id, report, report.queue.code, attachment=file.id
     )
