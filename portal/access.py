@@ -49,6 +49,8 @@ class Identity:
     disabled: bool
     staff_index: bytes | None
     name_indexes: frozenset[bytes]
+    declared_tag: bytes  # the keyed tags of this officer's recorded conflict decisions (crypto.conflict_tag)
+    cleared_tag: bytes
 
 
 def identity(session: Session, officer: Officer, blind_index_key: bytes) -> Identity:
@@ -61,7 +63,19 @@ def identity(session: Session, officer: Officer, blind_index_key: bytes) -> Iden
             select(WorkforceMember.name_index).where(WorkforceMember.staff_number_index == staff_index)
         )
         names.add(directory_name)
-    return Identity(officer.id, officer.role, officer.disabled, staff_index, frozenset(n for n in names if n))
+    return _identity(officer, staff_index, names, blind_index_key)
+
+
+def _identity(officer: Officer, staff_index: bytes | None, names: set[bytes | None], key: bytes) -> Identity:
+    return Identity(
+        officer.id,
+        officer.role,
+        officer.disabled,
+        staff_index,
+        frozenset(n for n in names if n),
+        crypto.conflict_tag(key, "declared", officer.id),
+        crypto.conflict_tag(key, "cleared", officer.id),
+    )
 
 
 def identities(session: Session, officers: list[Officer], blind_index_key: bytes) -> list[Identity]:
@@ -83,7 +97,7 @@ def identities(session: Session, officers: list[Officer], blind_index_key: bytes
     for officer in officers:
         index = staff[officer.id]
         names = {crypto.name_index(blind_index_key, officer.name), directory.get(index) if index else None}
-        found.append(Identity(officer.id, officer.role, officer.disabled, index, frozenset(n for n in names if n)))
+        found.append(_identity(officer, index, names, blind_index_key))
     return found
 
 
@@ -116,18 +130,24 @@ def _conflict(
     return None
 
 
-def _recorded_by_officer(session: Session, officer_ids: set[int]) -> dict[tuple[str, int], set[str]]:
-    """Recorded conflicts of these officers, by (report id, officer id): few rows, whatever the cases."""
-    if not officer_ids:
+def _recorded(session: Session, people: list[Identity]) -> dict[tuple[str, int], set[str]]:
+    """Recorded conflict decisions of these officers, by (report id, officer id): few rows, whatever the
+    cases. Rows name officer and kind only by keyed tag; the tags are worked out here, in memory."""
+    if not people:
         return {}
+    by_tag = {}
+    for who in people:
+        by_tag[who.declared_tag] = (who.officer_id, "declared")
+        by_tag[who.cleared_tag] = (who.officer_id, "cleared")
     recorded: dict[tuple[str, int], set[str]] = {}
-    rows = session.execute(
-        select(CaseConflict.report_id, CaseConflict.officer_id, CaseConflict.kind).where(
-            CaseConflict.officer_id.in_(officer_ids)
+    tags = list(by_tag)
+    for start in range(0, len(tags), 5000):
+        rows = session.execute(
+            select(CaseConflict.report_id, CaseConflict.tag).where(CaseConflict.tag.in_(tags[start : start + 5000]))
         )
-    )
-    for report_id, officer_id, kind in rows:
-        recorded.setdefault((report_id, officer_id), set()).add(kind)
+        for report_id, tag in rows:
+            officer_id, kind = by_tag[bytes(tag)]
+            recorded.setdefault((report_id, officer_id), set()).add(kind)
     return recorded
 
 
@@ -136,7 +156,7 @@ def conflicts(session: Session, report: Report, people: list[Identity]) -> dict[
     if not people:
         return {}
     directory_name = _subject_directory_name(session, report)
-    recorded = _recorded_by_officer(session, {p.officer_id for p in people})
+    recorded = _recorded(session, people)
     found = {}
     for who in people:
         kinds = recorded.get((report.id, who.officer_id), set())
@@ -172,8 +192,8 @@ def blocked_pairs(
                 )
             ).all()
         )
-    everyone = {p.officer_id for people in people_by_queue.values() for p in people}
-    recorded = _recorded_by_officer(session, everyone)
+    everyone = {p.officer_id: p for people in people_by_queue.values() for p in people}
+    recorded = _recorded(session, list(everyone.values()))
     blocked = set()
     for subject in subjects:
         directory_name = directory.get(subject.staff_index) if subject.staff_index else None
@@ -190,19 +210,13 @@ def conflict_of(session: Session, who: Identity, report: Report) -> str | None:
 
 def not_conflicted(who: Identity) -> ColumnElement[bool]:
     """The SQL condition for lists and counts: the cases this officer has no conflict on."""
-    declared = select(CaseConflict.report_id).where(
-        CaseConflict.officer_id == who.officer_id, CaseConflict.kind == "declared"
-    )
+    declared = select(CaseConflict.report_id).where(CaseConflict.tag == who.declared_tag)
     conditions: list[ColumnElement[bool]] = [Report.id.not_in(declared)]
     if who.staff_index is not None:
         conditions.append(or_(Report.subject_staff_index.is_(None), Report.subject_staff_index != who.staff_index))
     if who.name_indexes:
         names = list(who.name_indexes)
-        cleared = exists().where(
-            CaseConflict.report_id == Report.id,
-            CaseConflict.officer_id == who.officer_id,
-            CaseConflict.kind == "cleared",
-        )
+        cleared = exists().where(CaseConflict.report_id == Report.id, CaseConflict.tag == who.cleared_tag)
         by_directory = exists().where(
             WorkforceMember.staff_number_index == Report.subject_staff_index, WorkforceMember.name_index.in_(names)
         )
@@ -278,60 +292,34 @@ def data_key(session: Session, who: Identity, officer: Officer, private_key: byt
 # ---------------------------------------------------------------- declared and probable conflicts
 
 
+def _record(session: Session, report: Report, tag: bytes) -> None:
+    if not session.scalar(select(CaseConflict.id).where(CaseConflict.report_id == report.id, CaseConflict.tag == tag)):
+        session.add(CaseConflict(report_id=report.id, tag=tag))
+
+
 def declare(session: Session, who: Identity, report: Report) -> None:
     """The officer says they know the subject or are involved: the case disappears for them."""
-    if session.scalar(
-        select(CaseConflict.id).where(
-            CaseConflict.report_id == report.id,
-            CaseConflict.officer_id == who.officer_id,
-            CaseConflict.kind == "declared",
-        )
-    ):
-        return
-    session.add(
-        CaseConflict(report_id=report.id, officer_id=who.officer_id, kind="declared", by_officer_id=who.officer_id)
-    )
+    _record(session, report, who.declared_tag)
     if report.assigned_officer_id == who.officer_id:
         report.assigned_officer_id = None
 
 
-def clear_name_match(session: Session, report: Report, officer_id: int, by: Identity) -> None:
+def clear_name_match(session: Session, report: Report, officer: Identity, by: Identity) -> None:
     """A supervisor's word that a probable name match is a namesake: the case shows for that officer again."""
-    if by.role not in ("supervisor", "admin") or by.officer_id == officer_id:
+    if by.role not in ("supervisor", "admin") or by.officer_id == officer.officer_id:
         raise queue_keys.AccessDenied(report.reference)
-    if session.scalar(
-        select(CaseConflict.id).where(
-            CaseConflict.report_id == report.id, CaseConflict.officer_id == officer_id, CaseConflict.kind == "cleared"
-        )
-    ):
-        return
-    session.add(CaseConflict(report_id=report.id, officer_id=officer_id, kind="cleared", by_officer_id=by.officer_id))
+    _record(session, report, officer.cleared_tag)
 
 
-def note_probable_matches(session: Session, report: Report, blind_index_key: bytes) -> list[int]:
-    """Record the queue's members whose name probably matches the subject (once per case and officer), and
-    return their ids: the caller tells a supervisor. Staff-number matches need nobody's word and are not
-    recorded."""
+def probable_matches(session: Session, report: Report, blind_index_key: bytes) -> list[int]:
+    """The queue's members whose name matches the subject's with no staff number to link them: the case is
+    hidden from them (worked out afresh at every check, never stored) and the caller tells a supervisor.
+    Staff-number matches need nobody's word."""
     if report.held:
         return []
     people = queue_keys.members(session, report.queue_id)
     found = conflicts(session, report, identities(session, people, blind_index_key))
-    probable = [officer_id for officer_id, reason in found.items() if reason == NAME]
-    if not probable:
-        return []
-    already = set(
-        session.scalars(
-            select(CaseConflict.officer_id).where(
-                CaseConflict.report_id == report.id,
-                CaseConflict.officer_id.in_(probable),
-                CaseConflict.kind == "probable",
-            )
-        )
-    )
-    new = [officer_id for officer_id in probable if officer_id not in already]
-    for officer_id in new:
-        session.add(CaseConflict(report_id=report.id, officer_id=officer_id, kind="probable"))
-    return new
+    return [officer_id for officer_id, reason in found.items() if reason == NAME]
 
 
 def hidden_from(session: Session, report: Report, blind_index_key: bytes) -> list[tuple[Officer, str]]:

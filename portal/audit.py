@@ -89,7 +89,6 @@ ACTIONS: dict[str, str] = {
     "audit-rekeyed": "Re-chained the audit trail under the audit key",
     "view-summary": "Saw a case's summary on a queue page",
     "conflict-declared": "Declared a conflict of interest on a case",
-    "conflict-probable": "A member's name matched a case's subject: case hidden from them",
     "conflict-cleared": "Cleared a name match as a namesake",
     "revoke-queue": "Removed an officer from a queue",
     "queue-key-rotated": "Rotated a queue's key pair",

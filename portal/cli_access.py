@@ -163,5 +163,11 @@ def routing_command(dry_run: bool) -> None:
         for code in rule.unstaffed if rule.enabled else []:
             warnings += 1
             click.echo(f"     WARNING: {code} has no member: reports this rule sends there go to DPS instead")
+        for code in rule.single_reader if rule.enabled else []:
+            warnings += 1
+            click.echo(
+                f"     WARNING: {code} has one member: a report about them goes to DPS, which a copy of the "
+                "database would show; give the queue a second member"
+            )
     db.session.rollback()
     click.echo(f"{warnings} warning(s).")

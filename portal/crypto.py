@@ -253,6 +253,13 @@ def open_officer_index(blind_index_key: bytes, sealed: bytes | None) -> bytes | 
     return _aead_open(officer_index_key(blind_index_key), sealed, _OFFICER_INDEX_CONTEXT)
 
 
+def conflict_tag(blind_index_key: bytes, kind: str, officer_id: int) -> bytes:
+    """Who a recorded conflict decision on a case is about, as a keyed tag: the database alone cannot tell
+    which officer a row names, nor whether it is a declaration or a cleared name match (portal.access)."""
+    key = _hkdf(blind_index_key, salt=b"portal-conflict-tag|v1", info=b"tag")
+    return hmac.new(key, f"{kind}|{officer_id}".encode(), hashlib.sha256).digest()
+
+
 # ---------------------------------------------------------------- passwords (staff accounts)
 
 

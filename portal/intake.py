@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import access, audit, crypto, patterns, routing, sealing, workflow
+from . import access, crypto, patterns, routing, sealing, workflow
 from .attachments import CleanFile
 from .models import (
     Attachment,
@@ -98,8 +98,8 @@ class Submitted:
     # The reporter asked to hold it, but others had already raised concerns about the person: it went
     # forward at once, and the receipt says why.
     hold_declined: bool = False
-    # Members of the queue whose name matches the subject's (portal.access): the case is hidden from them,
-    # recorded and audited here; the caller tells these supervisors after the commit.
+    # Members of the queue whose name matches the subject's (portal.access): the case is hidden from them
+    # (nothing stored says who); the caller tells these supervisors after the commit.
     probable_conflicts: list[int] = field(default_factory=list)
     supervisors_to_tell: list[str] = field(default_factory=list)
 
@@ -398,13 +398,12 @@ def _submit(
 
 
 def probable_conflicts(session: Session, report: Report, index_key: bytes) -> tuple[list[int], list[str]]:
-    """Members of the case's queue whose name matches its subject's: recorded, audited, and the supervisors
-    to tell. Nothing for a held report (in no queue) or a report that names nobody."""
+    """Members of the case's queue whose name matches its subject's (the case is hidden from them), and the
+    supervisors to tell. Nothing is stored or audited about who matched: a row naming them beside the case
+    would name the subject to anyone with the database. Nothing for a held report or one that names nobody."""
     if report.held or report.subject_name_index is None and report.subject_staff_index is None:
         return [], []
-    probable = access.note_probable_matches(session, report, index_key)
-    for officer_id in probable:
-        audit.record(session, "conflict-probable", report_id=report.id, detail={"account": officer_id})
+    probable = access.probable_matches(session, report, index_key)
     return probable, access.supervisors_to_tell(session, report, index_key) if probable else []
 
 

@@ -408,18 +408,18 @@ class QueueMembership(db.Model):
 
 
 class CaseConflict(db.Model):
-    """A conflict of interest on one case: declared by the officer, or a probable name match a supervisor was
-    told of; or a supervisor's word that a name match is a namesake ("cleared"). portal.access reads them."""
+    """A recorded conflict decision on one case: an officer's declaration ("I know this person or I am
+    involved"), or a supervisor's word that a name match is a namesake ("cleared"). Who and which are only in
+    `tag` (crypto.conflict_tag, keyed): no row joins an officer to a case, and probable name matches, worked
+    out afresh each time from the indexes, are not stored at all. portal.access reads them."""
 
     __tablename__ = "case_conflicts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
-    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # declared, probable, cleared
-    by_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    tag: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("report_id", "officer_id", "kind"),)
+    __table_args__ = (UniqueConstraint("report_id", "tag"),)
 
 
 class StaffSession(db.Model):

@@ -34,6 +34,10 @@ class RuleStaffing:
     def unstaffed(self) -> list[str]:
         return [t.queue_code for t in self.targets if t.members == 0]
 
+    @property
+    def single_reader(self) -> list[str]:
+        return [t.queue_code for t in self.targets if t.members == 1]
+
 
 def _expand(target: str, codes: list[str]) -> list[str]:
     if "{" not in target:
@@ -57,9 +61,21 @@ def rule_staffing(session: Session) -> list[RuleStaffing]:
 
 def unstaffed_queues(session: Session) -> list[str]:
     """Queues some enabled rule can send to that have no enabled member, by code."""
+    return _targets(session, "unstaffed")
+
+
+def single_reader_queues(session: Session) -> list[str]:
+    """Queues some enabled rule can send to that have exactly one enabled member. A report about that member
+    goes to DPS instead; the rules, the case's facts and the memberships are in the database in clear, so
+    anyone with a copy of it could see that the case left its usual queue and guess whom it is about.
+    A second member closes that: the case then stays with the one who is not conflicted."""
+    return _targets(session, "single_reader")
+
+
+def _targets(session: Session, which: str) -> list[str]:
     seen: list[str] = []
     for rule in rule_staffing(session):
-        for code in rule.unstaffed if rule.enabled else []:
+        for code in getattr(rule, which) if rule.enabled else []:
             if code not in seen:
                 seen.append(code)
     return seen

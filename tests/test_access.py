@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from portal import access
+from portal import access, crypto
 from portal.models import Attachment, AuditEntry, CaseConflict, Officer, Report, WorkforceMember, db
 from tests.helpers import receipt_of, submit
 from tests.staff_helpers import make_officer, sign_in, staff_csrf
@@ -61,15 +61,18 @@ def test_a_member_named_by_name_only_cannot_open_find_or_be_given_the_case(app, 
         assert named["subject"] not in eligible and named["colleague"] in eligible
         told = access.recipients(db.session, report, key)
         assert "pat@example.org" not in told and "colleague@example.org" in told
-        # Recorded as probable, audited, and the supervisor is the one to tell.
+        # Worked out from the indexes, never stored: nothing in the database puts the officer beside the case.
+        assert access.probable_matches(db.session, report, key) == [named["subject"]]
+        assert db.session.scalar(select(CaseConflict.id).where(CaseConflict.report_id == report.id)) is None
         assert (
             db.session.scalar(
-                select(CaseConflict.kind).where(
-                    CaseConflict.report_id == report.id, CaseConflict.officer_id == named["subject"]
+                select(AuditEntry.id).where(
+                    AuditEntry.report_id == report.id, AuditEntry.officer_id == named["subject"]
                 )
             )
-            == "probable"
+            is None
         )
+        # And the supervisor is the one to tell.
         assert access.supervisors_to_tell(db.session, report, key) == ["super@example.org"]
 
     subject = sign_in(app.test_client(), "pat@example.org")
@@ -104,8 +107,11 @@ def test_a_supervisor_can_clear_a_namesake_but_not_a_number_match(app, named):
     assert subject.get(f"/triage/case/{reference}").status_code == 200
     with app.app_context():
         assert _openings(app, reference, "view-case") == 1
-        actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("conflict-%"))).all()
-        assert "conflict-probable" in actions and "conflict-cleared" in actions
+        cleared = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "conflict-cleared"))
+        assert cleared.officer_id == named["supervisor"] and not cleared.detail  # who was cleared: the tag only
+        row = db.session.scalar(select(CaseConflict).where(CaseConflict.report_id == cleared.report_id))
+        key = app.extensions["portal_secrets"].blind_index_key
+        assert bytes(row.tag) == crypto.conflict_tag(key, "cleared", named["subject"])
 
 
 def test_a_declared_conflict_hides_the_case_and_cannot_be_cleared(app, named):
@@ -356,3 +362,23 @@ def test_the_rules_page_warns_about_targets_with_nobody(app):
     assert 'id="unstaffed"' in page
     warned = page[page.index('id="unstaffed"') :].split("</div>")[0]
     assert "PSU-NA" in warned and "PSU-CE" not in warned and "DPS," not in warned
+
+
+def test_queues_with_a_single_member_are_warned_about(app):
+    """A report about a queue's only member goes to DPS, and a copy of the database shows it left its queue:
+    the rules page and the dry run say so, until the queue has a second member."""
+    make_officer(app, "admin@example.org", "admin", ["DPS", "PSU-CE"])
+    admin = sign_in(app.test_client(), "admin@example.org")
+    page = admin.get("/admin/rules").get_data(as_text=True)
+    warned = page[page.index('id="single-reader"') :].split("</div>")[0]
+    assert "PSU-CE" in warned and "DPS" in warned and "PSU-NA" not in warned
+    dry = app.test_cli_runner().invoke(args=["portal", "routing", "--dry-run"]).output
+    assert "WARNING: PSU-CE has one member" in dry
+    make_officer(app, "second@example.org", "triage", ["PSU-CE"])
+    page = admin.get("/admin/rules").get_data(as_text=True)
+    warned = page[page.index('id="single-reader"') :].split("</div>")[0]
+    assert "PSU-CE" not in warned and "DPS" in warned
+    assert (
+        "WARNING: PSU-CE has one member"
+        not in app.test_cli_runner().invoke(args=["portal", "routing", "--dry-run"]).output
+    )

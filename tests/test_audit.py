@@ -410,7 +410,6 @@ def test_the_action_list_is_the_products(app):
         "recovery-used",
         "view-summary",
         "conflict-declared",
-        "conflict-probable",
         "conflict-cleared",
         "revoke-queue",
         "queue-key-rotated",

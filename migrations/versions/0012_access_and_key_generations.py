@@ -8,9 +8,9 @@ Revises: 0011_password_chosen_by_officer
   `officers.staff_index_sealed`: that index sealed under a key derived from the blind-index key
   (portal.crypto.seal_officer_index). Existing rows are sealed here, with the application's secrets; a
   database that has officers with a staff number cannot be upgraded without them.
-- `case_conflicts`: conflicts of interest an officer declared on a case, probable name matches a supervisor
-  was told of, and a supervisor's clearing of a namesake (portal.access).
-- Queue key generations (portal.keyrotation): `queues.key_generation`, `queue_memberships.generation` (the
+- `case_conflicts`: conflicts of interest an officer declared on a case, and a supervisor's clearing of a
+  namesake (portal.access), each naming its officer and kind only by a keyed tag (crypto.conflict_tag).
+- Queue key generations (portal.queue_keys): `queues.key_generation`, `queue_memberships.generation` (the
   unique key becomes officer, queue and generation), `reports.queue_key_generation`, and
   `queue_key_generations`, the retired key pairs kept for the recovery key.
 """
@@ -62,23 +62,15 @@ def upgrade():
         "case_conflicts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("report_id", sa.String(length=32), nullable=False),
-        sa.Column("officer_id", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("by_officer_id", sa.Integer(), nullable=True),
+        sa.Column("tag", sa.LargeBinary(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["report_id"], ["reports.id"], name=op.f("fk_case_conflicts_report_id_reports"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["officer_id"], ["officers.id"], name=op.f("fk_case_conflicts_officer_id_officers"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["by_officer_id"], ["officers.id"], name=op.f("fk_case_conflicts_by_officer_id_officers")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_conflicts")),
-        sa.UniqueConstraint("report_id", "officer_id", "kind", name=op.f("uq_case_conflicts_report_id")),
+        sa.UniqueConstraint("report_id", "tag", name=op.f("uq_case_conflicts_report_id")),
     )
-    op.create_index(op.f("ix_case_conflicts_officer_id"), "case_conflicts", ["officer_id"], unique=False)
+    op.create_index(op.f("ix_case_conflicts_tag"), "case_conflicts", ["tag"], unique=False)
 
     op.add_column("queues", sa.Column("key_generation", sa.Integer(), nullable=False, server_default="1"))
     op.add_column("reports", sa.Column("queue_key_generation", sa.Integer(), nullable=False, server_default="1"))
@@ -111,7 +103,7 @@ def downgrade():
     # In place, never by batch: a batch copy of `reports` would drop its triggers (migration 0009).
     op.drop_column("reports", "queue_key_generation")
     op.drop_column("queues", "key_generation")
-    op.drop_index(op.f("ix_case_conflicts_officer_id"), table_name="case_conflicts")
+    op.drop_index(op.f("ix_case_conflicts_tag"), table_name="case_conflicts")
     op.drop_table("case_conflicts")
     op.add_column("officers", sa.Column("staff_number_index", sa.LargeBinary(length=32), nullable=True))
     _seal_officer_indexes(to_sealed=False)

@@ -397,6 +397,7 @@ def _rules_page(status: int = 200) -> Any:
         dry=dry,
         result=result,
         unstaffed=staffing.unstaffed_queues(db.session),
+        single_reader=staffing.single_reader_queues(db.session),
         section="rules",
     ), status
 

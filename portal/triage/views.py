@@ -350,8 +350,8 @@ def clear_conflict(reference: str) -> Any:
     if reason != access.NAME or officer.id == current_user.officer.id:
         flash("Only a match by name alone can be cleared, and not for yourself.")
         return redirect(url_for("triage.case", reference=reference) + "#conflict", code=303)
-    access.clear_name_match(db.session, report, officer.id, me())
-    _audit("conflict-cleared", report, officer_id=officer.id)
+    access.clear_name_match(db.session, report, access.identity(db.session, officer, blind_key), me())
+    _audit("conflict-cleared", report)  # the supervisor, on record; whom they cleared only in the tagged row
     db.session.commit()
     flash(f"{officer.name} can see {report.reference} again.")
     return redirect(url_for("triage.case", reference=reference) + "#conflict", code=303)
