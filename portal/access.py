@@ -220,7 +220,10 @@ def not_conflicted(who: Identity) -> ColumnElement[bool]:
         by_directory = exists().where(
             WorkforceMember.staff_number_index == Report.subject_staff_index, WorkforceMember.name_index.in_(names)
         )
-        named = or_(Report.subject_name_index.in_(names), by_directory)
+        # Spelled so that a report naming nobody (NULL indexes) is "not named", never SQL's unknown, which
+        # would drop it from every list of an officer who has a name.
+        by_name = and_(Report.subject_name_index.is_not(None), Report.subject_name_index.in_(names))
+        named = or_(by_name, by_directory)
         conditions.append(or_(~named, cleared))
     return and_(*conditions)
 

@@ -382,3 +382,17 @@ def test_queues_with_a_single_member_are_warned_about(app):
         "WARNING: PSU-CE has one member"
         not in app.test_cli_runner().invoke(args=["portal", "routing", "--dry-run"]).output
     )
+
+
+def test_reports_that_name_nobody_are_listed_and_counted_for_every_member(app):
+    """A report with no subject name (or no number) conflicts with nobody: SQL's NULL must not hide it."""
+    make_officer(app, "ce@example.org", "triage", ["PSU-CE"], staff_number="CE 77", name="Casey Member")
+    client = app.test_client()
+    _, nobody = receipt_of(submit(client, subject_name="", subject_staff_number="", summary="Names nobody"))
+    _, number_only = receipt_of(submit(client, subject_name="", subject_staff_number="ZZ 9", summary="Number only"))
+    _, name_only = receipt_of(submit(client, subject_name="Robin Other", subject_staff_number="", summary="Name only"))
+    member = sign_in(app.test_client(), "ce@example.org")
+    listing = member.get("/triage/queue/PSU-CE").get_data(as_text=True)
+    assert nobody in listing and number_only in listing and name_only in listing
+    home = member.get("/triage/").get_data(as_text=True)
+    assert "<strong>3</strong> open" in home
