@@ -256,11 +256,14 @@ def may_read(session: Session, who: Identity, report: Report, *, member_queue_id
 may_act = may_read
 
 
-def eligible_officers(session: Session, report: Report, blind_index_key: bytes) -> list[Officer]:
-    """The enabled members of the case's queue with no conflict on it: who may be assigned, and told."""
+def eligible_officers(
+    session: Session, report: Report, blind_index_key: bytes, queue_id: int | None = None
+) -> list[Officer]:
+    """The enabled members of the case's queue (or of `queue_id`, a queue it might be sent to) with no
+    conflict on it: who may be assigned, and told; none means nobody there could read it."""
     if report.held:
         return []
-    people = queue_keys.members(session, report.queue_id)
+    people = queue_keys.members(session, report.queue_id if queue_id is None else queue_id)
     blocked = conflicts(session, report, identities(session, people, blind_index_key))
     return [officer for officer in people if officer.id not in blocked]
 

@@ -396,3 +396,27 @@ def test_reports_that_name_nobody_are_listed_and_counted_for_every_member(app):
     assert nobody in listing and number_only in listing and name_only in listing
     home = member.get("/triage/").get_data(as_text=True)
     assert "<strong>3</strong> open" in home
+
+
+def test_a_case_cannot_be_passed_to_a_queue_nobody_there_can_read(app):
+    """Re-routing keeps the promise routing keeps: not to a queue with no member free of a conflict."""
+    make_officer(app, "ce@example.org", "triage", ["PSU-CE"])
+    make_officer(app, "wa@example.org", "triage", ["PSU-WA"], staff_number="WA 5")
+    _, reference = receipt_of(submit(app.test_client(), subject_staff_number="WA 5", summary="About the WA member"))
+    handler = sign_in(app.test_client(), "ce@example.org")
+    token = staff_csrf(handler)
+    for code in ("PSU-NA", "PSU-WA"):  # nobody there; only the subject there
+        refused = handler.post(
+            f"/triage/case/{reference}/reroute", data={"csrf_token": token, "queue": code, "reason": "Local"}
+        )
+        assert refused.status_code == 400, code
+        assert f"Nobody in {code} can read this case" in refused.get_data(as_text=True)
+        with app.app_context():
+            assert _report(app, reference).queue.code == "PSU-CE"
+    make_officer(app, "wa2@example.org", "triage", ["PSU-WA"])
+    moved = handler.post(
+        f"/triage/case/{reference}/reroute", data={"csrf_token": token, "queue": "PSU-WA", "reason": "Local"}
+    )
+    assert moved.status_code == 303
+    with app.app_context():
+        assert _report(app, reference).queue.code == "PSU-WA"

@@ -294,6 +294,15 @@ def reroute(reference: str) -> Any:
             form.queue.errors = ["Choose the queue to send the case to."]
         return _case_page(report, dek, 400, reroute_form=form)
     source = report.queue.code
+    if target.id != report.queue_id and not access.eligible_officers(
+        db.session, report, server_secrets().blind_index_key, queue_id=target.id
+    ):
+        # Never to a queue nobody can read: the case would wait there unseen.
+        form.queue.errors = [
+            f"Nobody in {target.code} can read this case: it has no member without a conflict of interest. "
+            "Choose another queue."
+        ]
+        return _case_page(report, dek, 400, reroute_form=form)
     try:
         casework.reroute(db.session, report, dek, target)
     except casework.CaseworkError as exc:
