@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import accounts, audit, casework, crypto, intake, notify, queue_keys, recovery, rollups, secrets
+from . import accounts, audit, casework, crypto, intake, notify, queue_keys, rollups, secrets
 from .cli_audit import complete_audit_setup, verify_audit_command
 from .models import Command, Officer, Queue, Report, db
 from .settings import clock_settings
@@ -163,7 +163,7 @@ def demo_command(recovery_key: Path | None) -> None:
         _fail("demo data is already loaded")
     settings = clock_settings(db.session, current_app.config)
     # Staff first: a report goes only to a queue with someone who can read it (portal.intake.readable_queue).
-    staff_lines = _demo_accounts(_recovery_private(recovery_key)) if recovery_key else []
+    staff_lines = _demo_accounts(load_recovery_option(recovery_key)) if recovery_key else []
     db.session.flush()
     lines = []
     for number, values in enumerate(DEMO_REPORTS):
@@ -208,16 +208,6 @@ def _grant_with_recovery(officer: Officer, queue: Queue, recovery_private: bytes
     queue_keys.drop_unused_generations(db.session, queue)
 
 
-def _recovery_private(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return recovery.load_recovery_key(path)
-    except ValueError as exc:
-        _fail(str(exc))
-    return None
-
-
 @portal_cli.command("create-user")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
@@ -251,7 +241,7 @@ def create_user_command(
         if queue is None:
             _fail(f"unknown queue {code}")
         queues.append(queue)
-    recovery_private = _recovery_private(recovery_key)
+    recovery_private = load_recovery_option(recovery_key)
     password = _read_password(password_stdin)
     try:
         officer = accounts.create_officer(
@@ -296,7 +286,7 @@ def grant_command(email: str, queue_code: str, recovery_key: Path) -> None:
     queue = db.session.scalar(select(Queue).where(Queue.code == queue_code))
     if officer is None or queue is None:
         _fail("unknown account or queue")
-    recovery_private = _recovery_private(recovery_key)
+    recovery_private = load_recovery_option(recovery_key)
     try:
         _grant_with_recovery(officer, queue, recovery_private)
     except crypto.DecryptionError:
@@ -316,7 +306,7 @@ def reset_password_command(email: str, recovery_key: Path, password_stdin: bool)
     officer = db.session.scalar(select(Officer).where(Officer.email == accounts.normalise_email(email)))
     if officer is None:
         _fail("unknown account")
-    recovery_private = _recovery_private(recovery_key)
+    recovery_private = load_recovery_option(recovery_key)
     password = _read_password(password_stdin)
     try:
         accounts.reset_password_with_recovery(db.session, officer, password, recovery_private, argon2_params())
@@ -353,7 +343,13 @@ def send_reminders_command() -> None:
 
 portal_cli.add_command(verify_audit_command)
 
-from .cli_access import disable_user_command, revoke_command, rewrap_command, routing_command  # noqa: E402
+from .cli_access import (  # noqa: E402
+    disable_user_command,
+    load_recovery_option,
+    revoke_command,
+    rewrap_command,
+    routing_command,
+)
 
 portal_cli.add_command(revoke_command)
 portal_cli.add_command(disable_user_command)

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from . import accounts, audit, crypto, queue_keys, recovery, staffing
-from .models import Officer, Queue, QueueMembership, db
+from .models import Officer, Queue, db
 
 
 def _fail(message: str) -> None:
@@ -32,7 +32,8 @@ def _officer(email: str) -> Officer:
     return officer
 
 
-def _recovery(path: Path | None) -> bytes | None:
+def load_recovery_option(path: Path | None) -> bytes | None:
+    """The recovery private key from a --recovery-key option, if given; a clear error if it is unreadable."""
     if path is None:
         return None
     try:
@@ -96,7 +97,7 @@ def revoke_command(email: str, queue_code: str, recovery_key: Path | None) -> No
         _fail("unknown queue")
     if queue.id not in queue_keys.member_queue_ids(db.session, officer.id):
         _fail(f"{officer.email} is not a member of {queue.code}")
-    recovery_private = _recovery(recovery_key)
+    recovery_private = load_recovery_option(recovery_key)
     line = _rotate(queue, officer, recovery_private)
     db.session.commit()
     click.echo(f"Removed {officer.email} from {queue.code}. {line}.")
@@ -113,13 +114,8 @@ def revoke_command(email: str, queue_code: str, recovery_key: Path | None) -> No
 def disable_user_command(email: str, recovery_key: Path | None) -> None:
     """Disable an account (no sign-in, every session ended) and rotate the key of every queue it belonged to."""
     officer = _officer(email)
-    recovery_private = _recovery(recovery_key)
-    queues = db.session.scalars(
-        select(Queue)
-        .join(QueueMembership, QueueMembership.queue_id == Queue.id)
-        .where(QueueMembership.officer_id == officer.id, queue_keys.current_membership())
-        .order_by(Queue.code)
-    ).all()
+    recovery_private = load_recovery_option(recovery_key)
+    queues = queue_keys.member_queues(db.session, officer.id)
     accounts.set_disabled(db.session, officer, True)
     audit.record(db.session, "account-disabled", detail={"account": officer.id})
     lines = [_rotate(queue, officer, recovery_private) for queue in queues]
@@ -135,7 +131,7 @@ def disable_user_command(email: str, recovery_key: Path | None) -> None:
 @with_appcontext
 def rewrap_command(queue_code: str | None, recovery_key: Path) -> None:
     """Re-wrap the data keys of cases still sealed to an older generation of their queue's key."""
-    recovery_private = _recovery(recovery_key)
+    recovery_private = load_recovery_option(recovery_key)
     query = select(Queue).order_by(Queue.code)
     if queue_code:
         query = query.where(Queue.code == queue_code)

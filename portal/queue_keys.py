@@ -53,6 +53,18 @@ def member_queue_ids(session: Session, officer_id: int) -> set[int]:
     )
 
 
+def member_queues(session: Session, officer_id: int) -> list[Queue]:
+    """The queues the officer is a member of now, by code."""
+    return list(
+        session.scalars(
+            select(Queue)
+            .join(QueueMembership, QueueMembership.queue_id == Queue.id)
+            .where(QueueMembership.officer_id == officer_id, current_membership())
+            .order_by(Queue.code)
+        )
+    )
+
+
 def members(session: Session, queue_id: int, *, active_only: bool = True) -> list[Officer]:
     """The queue's current members (enabled accounts unless asked otherwise), by name."""
     query = (

@@ -216,12 +216,7 @@ def disable(officer_id: int) -> Any:
     if officer.disabled:
         flash(f"{officer.name}'s account was already disabled.")
         return _back(officer)
-    queues = db.session.scalars(
-        select(Queue)
-        .join(QueueMembership, QueueMembership.queue_id == Queue.id)
-        .where(QueueMembership.officer_id == officer.id, queue_keys.current_membership())
-        .order_by(Queue.code)
-    ).all()
+    queues = queue_keys.member_queues(db.session, officer.id)
     accounts.set_disabled(db.session, officer, True)
     _audit("account-disabled", account=officer.id)
     rotated = " ".join(_rotate(queue, officer) for queue in queues)
