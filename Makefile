@@ -36,9 +36,11 @@ run: $(STAMP)
 	@echo; echo "The portal: http://127.0.0.1:5000  (stop with Ctrl-C)"
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-# The whole suite; also against PostgreSQL when TEST_DATABASE_URL is set.
+# The whole suite; also against PostgreSQL when TEST_DATABASE_URL is set. One pytest-xdist worker per core, each
+# with its own template and databases (tests/factories.py); --dist loadgroup keeps each xdist_group on one
+# worker (the browser tests: one live server and one chromium).
 test: $(STAMP) $(NPM_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

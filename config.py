@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+from portal.web.resources import DEFAULT_INSTANCE
 
 
 def _int(name: str, default: int) -> int:
@@ -14,10 +14,10 @@ def _int(name: str, default: int) -> int:
 
 
 class Config:
-    """Production defaults. Secrets are not here: portal.secrets reads them from instance/ or the env."""
+    """Production defaults. Secrets are not here: instance_secrets reads them from instance/ or the env."""
 
     def __init__(self) -> None:
-        self.PORTAL_INSTANCE = os.environ.get("PORTAL_INSTANCE", str(ROOT / "instance"))
+        self.PORTAL_INSTANCE = os.environ.get("PORTAL_INSTANCE", str(DEFAULT_INSTANCE))
         self.SQLALCHEMY_DATABASE_URI = os.environ.get(
             "DATABASE_URL", "sqlite:///" + str(Path(self.PORTAL_INSTANCE) / "portal.db")
         )

@@ -4,7 +4,7 @@ import gc
 
 gc.disable()  # no collections while the modules load: what they make lives as long as the process
 
-from portal import create_app  # noqa: E402
+from portal.web.app import create_app  # noqa: E402
 
 app = create_app()
 # Then all of it out of the cyclic garbage collector's sight, so that no collection walks it again, nor the one

@@ -607,7 +607,7 @@ def drop_postgres_schemas(url: str, schemas: list[str]) -> None:
 
 def make_instance(name: str, work: Path, db: str, pg_url: str) -> Instance:
     """A fresh instance folder initialised by the real `flask portal init`, through the app's CLI runner."""
-    from portal import create_app
+    from portal.web.app import create_app
 
     folder = work / name
     if db == "sqlite":
@@ -661,7 +661,8 @@ def random_report(rng: random.Random, commands: list[str], full: bool = False) -
     """A plausible report. `full`: every optional field filled (for the drift check)."""
     import dataclasses
 
-    from portal import intake, routing
+    from portal.core import routing
+    from portal.domain import intake
 
     def some(p: float) -> bool:
         return full or rng.random() < p
@@ -692,7 +693,7 @@ class Clock:
     """Received times spread evenly over this year so far, in order: reference years stay this year's."""
 
     def __init__(self, total: int) -> None:
-        from portal.models import utcnow
+        from portal.storage.models import utcnow
 
         self.now = utcnow()
         self.start = datetime(self.now.year, 1, 1, 0, 5)
@@ -704,11 +705,12 @@ class Clock:
 
 
 def seed_real(inst: Instance, count: int, rng: random.Random, clock: Clock, first: int, keep: int) -> list[str]:
-    """Cases made by portal.intake.submit_report itself, committed every 1,000. Returns `keep` receipts."""
+    """Cases made by portal.domain.intake.submit_report itself, committed every 1,000. Returns `keep` receipts."""
     from sqlalchemy import select
 
-    from portal import intake, server_secrets
-    from portal.models import Command, db
+    from portal.domain import intake
+    from portal.storage.models import Command, db
+    from portal.web.app import server_secrets
 
     receipts: list[str] = []
     every = max(count // keep, 1) if keep else count + 1
@@ -733,20 +735,20 @@ def seed_real(inst: Instance, count: int, rng: random.Random, clock: Clock, firs
 
 @dataclass(frozen=True)
 class Earlier:
-    """What portal.patterns.assess reads of an earlier concern."""
+    """What portal.domain.patterns.assess reads of an earlier concern."""
 
     received_at: datetime
     category: str
 
 
 class RowBuilder:
-    """The rows portal.intake.submit_report makes, built with the portal's own sealing, routing and clock
+    """The rows portal.domain.intake.submit_report makes, built with the portal's own sealing, routing and clock
     functions, for inserting 1,000 at a time with executemany instead of ORM flushes (~10x faster).
 
-    Per case: portal.sealing.seal_new_case, as intake does: a fresh data key, the content fields sealed
-    under it, the key wrapped to the routed queue, to the recovery key and under the receipt's key; the
-    receipt's HMAC index; the submission token's index; blind indexes of the subject; the
-    early-intervention flags of portal.patterns over the person's earlier concerns; routing by
+    Per case: the row of portal.domain.new_cases, as intake makes it (new_case_row, then seal_row: a fresh
+    data key, the content fields sealed under it, the key wrapped to the routed queue, to the recovery key
+    and under the receipt's key); the receipt's HMAC index; the submission token's index; blind indexes of the
+    subject; the early-intervention flags of portal.domain.patterns over the person's earlier concerns; routing by
     the stored rules with the true count of earlier concerns and the flags; the clocks; the
     reference; a 'received' event. drift_check() compares a built row with one submit_report makes,
     and the status phase opens built cases over HTTP with their receipts.
@@ -756,8 +758,9 @@ class RowBuilder:
         from flask import current_app
         from sqlalchemy import select
 
-        from portal import intake, patterns, server_secrets
-        from portal.models import Command, Queue, Report
+        from portal.domain import intake, patterns
+        from portal.storage.models import Command, Queue, Report
+        from portal.web.app import server_secrets
 
         self.secrets = server_secrets()
         self.settings = intake.IntakeSettings(
@@ -766,16 +769,7 @@ class RowBuilder:
         self.queues = {q.code: q for q in session.scalars(select(Queue)).all()}
         self.rules = intake.load_rules(session)
         self.commands = list(session.scalars(select(Command.code).where(Command.active)))
-        self.columns = [column.key for column in Report.__table__.columns]
-        # Python-side column defaults, which the ORM would apply on flush and a Core insert does not.
-        self.defaults: dict[str, Any] = {}
-        for column in Report.__table__.columns:
-            default = column.default
-            if default is not None and getattr(default, "is_scalar", False):
-                self.defaults[column.key] = lambda value=default.arg: value
-            elif default is not None and getattr(default, "is_callable", False):
-                self.defaults[column.key] = lambda make=default.arg: make(None)
-        # Earlier concerns per person (received, category), as portal.patterns.concerns_about reads them:
+        # Earlier concerns per person (received, category), as portal.domain.patterns.concerns_about reads them:
         # by staff number when the new report gives one, else by name. Held reports are not concerns.
         self.by_staff: dict[bytes, list[Any]] = defaultdict(list)
         self.by_name: dict[bytes, list[Any]] = defaultdict(list)
@@ -791,8 +785,8 @@ class RowBuilder:
         self.pattern_rules = patterns.load_rules(session)
 
     def build(self, new: Any, now: datetime, reference: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-        from portal import crypto, intake, patterns, routing, sealing, workflow
-        from portal.models import Report, new_id
+        from portal.core import crypto, routing, workflow
+        from portal.domain import intake, new_cases, patterns
 
         secrets = self.secrets
         if new.mode == "anonymous":
@@ -811,38 +805,32 @@ class RowBuilder:
         )
         decision = routing.route_report(facts, self.rules, self.queues)
         clocks = workflow.intake_clocks(now, self.settings.acknowledge_within_days, self.settings.update_every_days)
-        report = Report(
-            id=new_id(),
+        queue = self.queues[decision.queue]
+        row = new_cases.new_case_row(
             reference=reference,
             received_at=now,
             mode=new.mode,
             category=new.category,
-            state="received",
-            queue_id=self.queues[decision.queue].id,
-            routing_reasons=decision.reasons,
-            iopc_flags=routing.iopc_referral_flags(new.category),
-            fear_of_reprisal=new.fear_of_reprisal,
+            queue_id=queue.id,
             source="portal",
+            acknowledge_due_at=clocks.acknowledge_due_at,
+            next_update_due_at=clocks.next_update_due_at,
+            routing_reasons=decision.reasons,
+            fear_of_reprisal=new.fear_of_reprisal,
+            reporter_wants_email=new.wants_email_updates and new.mode != "anonymous" and "@" in new.reporter_contact,
             subject_command=new.subject_command or None,
             subject_staff_index=staff_index,
             subject_name_index=name_index,
             earlier_concerns=len(earlier),
             pattern_flags=flags,
-            acknowledge_due_at=clocks.acknowledge_due_at,
-            next_update_due_at=clocks.next_update_due_at,
-            reg13=False,
+            submission_index=intake.submission_index(secrets, new.submission_token),
         )
-        if "iopc_flagged" in self.columns:
-            report.iopc_flagged = bool(report.iopc_flags)
-        if hasattr(intake, "submission_index"):
-            report.submission_index = intake.submission_index(secrets, getattr(new, "submission_token", ""))
         receipt = crypto.generate_receipt()
         normalised = crypto.normalise_receipt(receipt)
         assert normalised is not None
-        report.receipt_index = crypto.receipt_lookup_index(secrets.receipt_pepper, normalised)
-        queue = self.queues[decision.queue]
-        sealing.seal_new_case(
-            report,
+        row["receipt_index"] = crypto.receipt_lookup_index(secrets.receipt_pepper, normalised)
+        new_cases.seal_row(
+            row,
             intake.report_values(new),
             queue,
             secrets.recovery_public_key,
@@ -853,23 +841,18 @@ class RowBuilder:
             self.by_staff[staff_index].append(Earlier(now, new.category))
         if name_index is not None:
             self.by_name[name_index].append(Earlier(now, new.category))
-        row = {key: getattr(report, key) for key in self.columns}
-        for key, default in self.defaults.items():
-            if row[key] is None:
-                row[key] = default()
-        event = {"report_id": report.id, "at": now, "kind": "received", "state": "received"}
-        return row, event, receipt
+        return row, new_cases.received_event(row["id"], now), receipt
 
 
 def drift_check(inst: Instance, rng: random.Random) -> list[str]:
-    """Columns that portal.intake.submit_report fills but RowBuilder leaves empty, or the other way round,
+    """Columns that portal.domain.intake.submit_report fills but RowBuilder leaves empty, or the other way round,
     for the same fully filled report. Empty when the bulk rows are like real ones. Rolled back."""
     import copy
 
     from sqlalchemy import select
 
-    from portal import intake
-    from portal.models import Report, db, utcnow
+    from portal.domain import intake, new_cases
+    from portal.storage.models import Report, db, utcnow
 
     with inst.app.app_context():
         session = db.session
@@ -892,7 +875,7 @@ def drift_check(inst: Instance, rng: random.Random) -> list[str]:
         session.remove()
     problems = []
     unique = {"id", "reference", "receipt_index", "submission_index"}
-    for key in builder.columns:
+    for key in new_cases.COLUMNS:
         mine, theirs = row[key], real[key]
         if (theirs is None) != (mine is None):
             problems.append(
@@ -909,10 +892,10 @@ def drift_check(inst: Instance, rng: random.Random) -> list[str]:
 
 def seed_bulk(inst: Instance, count: int, rng: random.Random, clock: Clock, first: int, keep: int) -> list[str]:
     """`count` cases by RowBuilder, 1,000 per transaction, with references taken from the counter."""
-    from sqlalchemy import insert, update
+    from sqlalchemy import insert
 
-    from portal import intake
-    from portal.models import CaseEvent, ReferenceCounter, Report, db
+    from portal.domain import new_cases
+    from portal.storage.models import CaseEvent, Report, db
 
     receipts: list[str] = []
     every = max(count // keep, 1) if keep else count + 1
@@ -924,20 +907,11 @@ def seed_bulk(inst: Instance, count: int, rng: random.Random, clock: Clock, firs
         while done < count:
             batch = min(1000, count - done)
             year = clock.at(first + done).year
-            last = session.execute(
-                update(ReferenceCounter)
-                .where(ReferenceCounter.year == year)
-                .values(last=ReferenceCounter.last + batch)
-                .returning(ReferenceCounter.last)
-            ).scalar()
-            if last is None:
-                session.add(ReferenceCounter(year=year, last=batch))
-                session.flush()
-                last = batch
+            sequence = new_cases.reserve_references(session, year, batch)
             rows, events = [], []
             for j in range(batch):
                 new = random_report(rng, builder.commands)
-                reference = intake.format_reference(year, last - batch + 1 + j)
+                reference = new_cases.format_reference(year, sequence + j)
                 row, event, receipt = builder.build(new, clock.at(first + done + j), reference)
                 rows.append(row)
                 events.append(event)
@@ -957,7 +931,7 @@ def seed_bulk(inst: Instance, count: int, rng: random.Random, clock: Clock, firs
 def count_reports(inst: Instance) -> int:
     from sqlalchemy import func, select
 
-    from portal.models import Report, db
+    from portal.storage.models import Report, db
 
     with inst.app.app_context():
         n = db.session.scalar(select(func.count()).select_from(Report)) or 0
@@ -969,7 +943,7 @@ def analyze(inst: Instance) -> None:
     """PostgreSQL: refresh planner statistics after a bulk load, as autovacuum soon would."""
     from sqlalchemy import text
 
-    from portal.models import db
+    from portal.storage.models import db
 
     with inst.app.app_context():
         if db.engine.dialect.name == "postgresql":
@@ -979,7 +953,7 @@ def analyze(inst: Instance) -> None:
 
 
 def dispose(inst: Instance) -> None:
-    from portal.models import db
+    from portal.storage.models import db
 
     with inst.app.app_context():
         db.session.remove()
@@ -990,12 +964,13 @@ def dispose(inst: Instance) -> None:
 
 
 def lookup_query_timing(instances: list[Instance], receipts: dict[str, list[str]], rounds: int) -> dict[str, Any]:
-    """The look-up of portal.reporter_access.unlock alone (HMAC + SELECT), in process, interleaved; and
+    """The look-up of portal.domain.reporter_access.unlock alone (HMAC + SELECT), in process, interleaved; and
     the database's plan for it."""
     from sqlalchemy import select, text
 
-    from portal import crypto, server_secrets
-    from portal.models import Report, db
+    from portal.core import crypto
+    from portal.storage.models import Report, db
+    from portal.web.app import server_secrets
 
     timings: dict[str, dict[str, list[float]]] = {i.name: {"valid": [], "wrong": []} for i in instances}
     plans: dict[str, str] = {}
@@ -1048,7 +1023,7 @@ def status_latency(
     servers: dict[str, Server], receipts: dict[str, list[str]], lookups: int, warmup: int
 ) -> dict[str, Any]:
     """One client, one request at a time: POST /status valid (303) and wrong (400), instances interleaved."""
-    from portal import crypto
+    from portal.core import crypto
 
     clients = {}
     for name, server in servers.items():
@@ -1133,8 +1108,8 @@ def phase_status(args: argparse.Namespace, work: Path, results: dict[str, Any], 
     results["status"] = {
         "cases": counts,
         "seeding": {
-            "small": f"{args.small} by portal.intake.submit_report",
-            "large": f"{real_part} by portal.intake.submit_report + {args.large - real_part} "
+            "small": f"{args.small} by portal.domain.intake.submit_report",
+            "large": f"{real_part} by portal.domain.intake.submit_report + {args.large - real_part} "
             f"{'bulk' if bulk else 'by submit_report'} ({seed_seconds:.0f} s)",
         },
         "receipts_per_instance": {k: len(v) for k, v in receipts.items()},

@@ -66,7 +66,7 @@ def give_every_queue(env: dict[str, str], key_file: Path) -> None:
     codes = subprocess.run(
         [
             *IN_APP,
-            "from portal.models import Queue, db; print(' '.join(db.session.scalars(db.select(Queue.code))))",
+            "from portal.storage.models import Queue, db; print(' '.join(db.session.scalars(db.select(Queue.code))))",
         ],
         env=env,
         cwd=ROOT,
@@ -104,7 +104,7 @@ def check(env: dict[str, str], key_file: Path) -> str:
     script = (
         "from sqlalchemy import func, select\n"
         "from portal import queue_keys, recovery, sealing\n"
-        "from portal.models import Queue, Report, db\n"
+        "from portal.storage.models import Queue, Report, db\n"
         "old = db.session.scalar(select(func.count()).select_from(Report).join(Queue, Queue.id == Report.queue_id)"
         ".where(Report.queue_key_generation < Queue.key_generation))\n"
         f"private = recovery.load_recovery_key({str(key_file)!r})\n"

@@ -2,35 +2,52 @@
 (function () {
   "use strict";
 
-  // Leave quickly: replace this page in history so Back does not return here; Escape also leaves.
+  // Exit this page (GOV.UK's pattern): the button, or Shift pressed three times within 5 seconds. Never Escape,
+  // which people press by accident while typing. Leaving goes through the link's own address (/leave), which
+  // deletes what this browser had not sent and sends it on to the BBC weather page; location.replace takes
+  // this page out of the history, so Back does not return to it.
+  var exit = document.querySelector("[data-quick-exit]");
   function leave(event) {
     if (event) { event.preventDefault(); }
     document.body.hidden = true;
-    window.location.replace("https://www.bbc.co.uk/weather");
+    document.title = "Loading";
+    window.location.replace(exit.getAttribute("href"));
   }
-  document.querySelectorAll("[data-quick-exit]").forEach(function (link) {
-    link.addEventListener("click", leave);
-  });
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && !event.defaultPrevented && document.querySelector("[data-quick-exit]")) {
-      leave(event);
-    }
-  });
+  if (exit) {
+    exit.addEventListener("click", leave);
+    var hint = document.querySelector("[data-shift-hint]");
+    if (hint) { hint.hidden = false; }
+    var presses = [];
+    var otherKey = false;
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Shift") { otherKey = true; presses = []; }
+    });
+    document.addEventListener("keyup", function (event) {
+      if (event.key !== "Shift") { return; }
+      if (otherKey) { otherKey = false; return; } // Shift used to type a capital: not a press of its own
+      var now = Date.now();
+      presses = presses.filter(function (at) { return now - at < 5000; });
+      presses.push(now);
+      if (presses.length >= 3) { presses = []; leave(); }
+    });
+  }
 
   // Move focus to the error summary so screen readers announce it first.
   var summary = document.querySelector("[data-focus-on-load]");
   if (summary) { summary.focus(); }
 
-  // Show the identity questions only for modes that use them (all are shown without JavaScript).
+  // Show what a choice reveals only when it is chosen (all is shown without JavaScript): the identity questions
+  // for modes that use them, the email box for "Email me".
   document.querySelectorAll("[data-show-for]").forEach(function (block) {
     var name = block.getAttribute("data-show-for");
     var values = block.getAttribute("data-values").split(" ");
     var inputs = document.querySelectorAll('input[name="' + name + '"]');
     function update() {
-      var chosen = document.querySelector('input[name="' + name + '"]:checked');
-      var show = chosen && values.indexOf(chosen.value) !== -1;
+      var chosen = Array.prototype.some.call(inputs, function (input) {
+        return input.checked && values.indexOf(input.value) !== -1;
+      });
       var hasError = block.querySelector(".form-group--error");
-      block.hidden = !(show || hasError);
+      block.hidden = !(chosen || hasError);
     }
     inputs.forEach(function (input) { input.addEventListener("change", update); });
     update();

@@ -1,56 +1,40 @@
-"""Fixtures: a fresh app from the factory per test, with a throwaway instance folder, initialised by
-the real `flask portal init`. Every test that takes `app` runs on SQLite and, when TEST_DATABASE_URL is
-set, on PostgreSQL too."""
+"""Fixtures: a portal of its own per test (tests.factories.build_app: a copy of the session's template, made by
+the real `flask portal init`). Every test that takes `app` runs on SQLite and, when TEST_DATABASE_URL is set,
+on PostgreSQL too. Helpers live in tests.factories; import them from there, never from a conftest."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask, Response, got_request_exception, request
-from sqlalchemy import create_engine, text
+from flask import Flask
 
-from portal import create_app
-from portal.models import db
-from portal.secrets import ENV as SECRET_ENV
-from portal.secrets import FILE_ENV as SECRET_FILE_ENV
+from portal.storage.instance_secrets import ENV as SECRET_ENV
+from portal.storage.instance_secrets import FILE_ENV as SECRET_FILE_ENV
+from portal.storage.models import db
+from tests.factories import BACKENDS, build_app, drop_templates, watch_for_server_errors
 
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-
-
-def reset_postgres(url: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+ROOT = Path(__file__).resolve().parent.parent
+# Tests kept on one xdist worker, one after another (`make test` runs --dist loadgroup): the browser tests share
+# one live server and one chromium per worker (two of each would fight over 2 cores), and the stolen-database
+# tests share a portal set up once per module (split over workers, it would be set up on each).
+XDIST_GROUPS = {"tests/e2e/": "browser", "tests/storage/test_stolen_database.py": "stolen-database"}
 
 
-def build_app(tmp_path: Path, backend: str, **overrides: object) -> Flask:
-    instance = tmp_path / "instance"
-    config: dict[str, object] = {
-        "PORTAL_INSTANCE": str(instance),
-        "TESTING": True,
-        "RATELIMIT_ENABLED": False,
-        "RATELIMIT_STORAGE_URI": "memory://",
-        # Cheap Argon2id in tests; production cost is a setting.
-        "ARGON2_ITERATIONS": 1,
-        "ARGON2_MEMORY_KIB": 8,
-        "ARGON2_LANES": 1,
-    }
-    if backend == "postgresql":
-        assert POSTGRES_URL
-        reset_postgres(POSTGRES_URL)
-        config["SQLALCHEMY_DATABASE_URI"] = POSTGRES_URL
-    config.update(overrides)
-    config["TEST_RECOVERY_KEY"] = str(tmp_path / "recovery.key")
-    app = create_app(config)
-    result = app.test_cli_runner().invoke(args=["portal", "init", "--recovery-key-out", str(tmp_path / "recovery.key")])
-    assert result.exit_code == 0, result.output
-    return app
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        where = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        for prefix, group in XDIST_GROUPS.items():
+            if where.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _templates() -> Iterator[None]:
+    """The templates are made on first use; this removes them (and the worker's databases) at the end."""
+    yield
+    drop_templates()
 
 
 @pytest.fixture(autouse=True)
@@ -65,26 +49,10 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def watch_for_server_errors(app: Flask) -> list[str]:
-    """Every response of 500 or more, and every unhandled exception, during a test."""
-    seen: list[str] = []
-
-    def on_exception(_sender: Flask, exception: BaseException, **_extra: object) -> None:
-        seen.append(f"exception {type(exception).__name__} on {request.method} {request.path}")
-
-    @app.after_request
-    def _record(response: Response) -> Response:
-        if response.status_code >= 500:
-            seen.append(f"{response.status_code} on {request.method} {request.path}")
-        return response
-
-    got_request_exception.connect(on_exception, app, weak=False)
-    return seen
-
-
 @pytest.fixture
 def app(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Flask]:
-    app = build_app(tmp_path, backend)
+    """A portal of its own: a copy of the template, or the real `flask portal init` under @pytest.mark.real_init."""
+    app = build_app(tmp_path, backend, real_init=request.node.get_closest_marker("real_init") is not None)
     server_errors = watch_for_server_errors(app)
     yield app
     with app.app_context():

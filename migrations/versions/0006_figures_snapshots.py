@@ -8,7 +8,7 @@ report or a workforce member, and on every update of a column the figures read. 
 code, so that no write path (the portal, an importer, the seed, a fix made in SQL) can forget it. On
 PostgreSQL they are deferred constraint triggers that bump it once per transaction, at its commit; SQLite
 (one writer at a time) bumps it in row triggers. `figures_snapshots` keeps the figures worked out at a version
-(portal.figures).
+(portal.oversight.figures).
 """
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ down_revision = "0005_oversight_indexes"
 branch_labels = None
 depends_on = None
 
-# The columns of reports the figures read (portal.models.FIGURES_COLUMNS when this was written).
+# The columns of reports the figures read (portal.storage.models.FIGURES_COLUMNS when this was written).
 REPORT_COLUMNS = (
     "category", "state", "subject_command", "source", "finding", "severity", "sanction", "reg13", "finalised_at",
     "received_at", "held", "subject_staff_index", "subject_name_index",

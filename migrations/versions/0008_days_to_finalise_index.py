@@ -5,7 +5,7 @@ Revises: 0007_open_work_index
 
 The oversight figures read the days-to-finalise histogram (mean, median, share over two years) from every
 finalised case. SQLite worked the days out from two timestamps for each of them and sorted the results; an
-index on that expression (portal.stats._days_expression spells it the same way) holds them worked out and in
+index on that expression (portal.oversight.stats._days_expression spells it the same way) holds them worked out and in
 order, with every column the figures filter by. PostgreSQL needs none: its hash aggregate over the covering
 index is fast enough. SQLite's reflection skips expression indexes, so the models do not declare it.
 """

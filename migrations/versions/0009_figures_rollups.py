@@ -5,12 +5,12 @@ Revises: 0008_days_to_finalise_index
 
 The all-time figures (`flask portal stats --json`, the dashboard without filters) read every case: seconds at
 a million. These tables hold what those figures add up, kept current by triggers in the transaction of every
-insert, delete or update of a report or a directory member, whatever code or tool made it (portal.rollups
+insert, delete or update of a report or a directory member, whatever code or tool made it (portal.oversight.rollups
 reads them, and explains the design):
 
 - `figures_case_counts`: how many cases, by the codes the figures group by and four yes/no facts. A ledger:
   every change adds rows (-1 for the old values, +1 for the new), nothing is updated in place, so concurrent
-  writers never wait on each other or deadlock on a hot counter row. Readers add it up; portal.rollups folds
+  writers never wait on each other or deadlock on a hot counter row. Readers add it up; portal.oversight.rollups folds
   it back to one row per key now and then.
 - `figures_day_counts`: finalised cases by days to finalise, the same kind of ledger.
 - `figures_subjects`: one row per person a case is about (blind index of the staff number, else of the
@@ -35,14 +35,14 @@ down_revision = "0008_days_to_finalise_index"
 branch_labels = None
 depends_on = None
 
-# The columns of reports the figures read (portal.models.FIGURES_COLUMNS when this was written).
+# The columns of reports the figures read (portal.storage.models.FIGURES_COLUMNS when this was written).
 REPORT_COLUMNS = (
     "category", "state", "subject_command", "source", "finding", "severity", "sanction", "reg13", "finalised_at",
     "received_at", "held", "subject_staff_index", "subject_name_index",
 )
 WORKFORCE_COLUMNS = ("staff_number_index", "ethnicity", "probationer", "command")
-FINAL_STATES = "('resolved', 'closed')"  # portal.workflow.FINAL_STATES
-LOCK_KEY = 7_310_593_858_020_210_009  # portal.rollups.LOCK_KEY: the advisory lock of the running totals
+FINAL_STATES = "('resolved', 'closed')"  # portal.core.workflow.FINAL_STATES
+LOCK_KEY = 7_310_593_858_020_210_009  # portal.oversight.rollups.LOCK_KEY: the advisory lock of the running totals
 CASE_KEYS = "category, state, subject_command, source, finding, dated, gross, dismissal, reg13"
 SUBJECT_COLUMNS = "kind, key, cases, dismissed, reg13, finalised, upheld, ethnicity, probationer, member_command"
 SUBJECT_UPSERT = (
@@ -110,7 +110,7 @@ END $$
 """
 
 # SQLite: no functions, so each trigger spells out the statements for the row (OLD or NEW) it applies.
-SQLITE_DAY = "CAST(julianday(substr({r}.{c}, 1, 23)) + 0.5 AS INTEGER)"  # as portal.stats._days_expression
+SQLITE_DAY = "CAST(julianday(substr({r}.{c}, 1, 23)) + 0.5 AS INTEGER)"  # as portal.oversight.stats._days_expression
 
 
 def _sqlite_apply(r: str, s: str) -> str:

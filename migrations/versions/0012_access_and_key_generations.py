@@ -6,11 +6,11 @@ Revises: 0011_password_chosen_by_officer
 - `officers.staff_number_index` (the same blind index as `reports.subject_staff_index`, beside the officer's
   name in clear: one join named the subject of every report about an officer) becomes
   `officers.staff_index_sealed`: that index sealed under a key derived from the blind-index key
-  (portal.crypto.seal_officer_index). Existing rows are sealed here, with the application's secrets; a
+  (portal.core.crypto.seal_officer_index). Existing rows are sealed here, with the application's secrets; a
   database that has officers with a staff number cannot be upgraded without them.
 - `case_conflicts`: conflicts of interest an officer declared on a case, and a supervisor's clearing of a
   namesake (portal.access), each naming its officer and kind only by a keyed tag (crypto.conflict_tag).
-- Queue key generations (portal.queue_keys): `queues.key_generation`, `queue_memberships.generation` (the
+- Queue key generations (portal.sealing.queue_keys): `queues.key_generation`, `queue_memberships.generation` (the
   unique key becomes officer, queue and generation), `reports.queue_key_generation`, and
   `queue_key_generations`, the retired key pairs kept for the recovery key.
 """
@@ -36,7 +36,7 @@ def _blind_index_key() -> bytes:
 
 
 def _seal_officer_indexes(to_sealed: bool) -> None:
-    from portal import crypto
+    from portal.core import crypto
 
     connection = op.get_bind()
     source, target = (

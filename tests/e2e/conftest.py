@@ -1,7 +1,7 @@
 """Real-browser fixtures: one live server and one headless chromium for the whole session.
 
-The server is the app built by tests.conftest.build_app (SQLite, initialised by the real `flask portal
-init`) served by werkzeug in a background thread on a free loopback port. The browser is Debian's
+The server is the app built by tests.factories.build_app (SQLite, a copy of the session's portal made by
+the real `flask portal init`) served by werkzeug in a background thread on a free loopback port. The browser is Debian's
 chromium driven through Playwright's sync API directly: never a downloaded browser, and none of
 pytest-playwright's fixtures (whose names, `browser`, `page`, `context`, `base_url`, ..., are avoided
 here so that plugin can stay loaded without interfering).
@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from portal.models import db
-from portal.secrets import ENV as SECRET_ENV
-from portal.secrets import FILE_ENV as SECRET_FILE_ENV
-from tests.conftest import build_app
+from portal.storage.instance_secrets import ENV as SECRET_ENV
+from portal.storage.instance_secrets import FILE_ENV as SECRET_FILE_ENV
+from portal.storage.models import db
+from tests.factories import build_app
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each run writes its screenshots here (ignored by git); PORTAL_UPDATE_SCREENSHOTS=1 refreshes the README's.

@@ -8,25 +8,21 @@ a workforce directory to measure disproportionality against.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
 from sqlalchemy import select
 
-from portal import crypto
-from portal.models import Report, WorkforceMember, db, utcnow
+from portal.core import crypto
+from portal.storage.models import Report, WorkforceMember, db, utcnow
+from tests.e2e import browser_support
 from tests.e2e.conftest import DESKTOP, PHONE, LiveServer
-from tests.helpers import receipt_of, submit
-from tests.staff_helpers import PASSWORD, make_officer
+from tests.factories import make_officer, receipt_of, submit
 
 pytestmark = pytest.mark.e2e
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 EMAIL = "insights.supervisor@example.org"
 # (ethnicity group, headcount, people with a case, probationers, probationers with a Regulation 13 case)
 WORKFORCE = (
@@ -39,13 +35,8 @@ CATEGORIES = ("bullying", "sexual-misconduct", "discrimination", "corruption", "
 
 
 @pytest.fixture(scope="module")
-def axe_source() -> str:
-    if not AXE.is_file():
-        message = f"axe-core is not installed ({AXE} is missing): run `npm ci` in the repository root"
-        if os.environ.get("PORTAL_REQUIRE_BROWSER"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return AXE.read_text(encoding="utf-8")
+def axe() -> str:
+    return browser_support.axe_source()
 
 
 def _seed(app: Any) -> None:
@@ -118,33 +109,7 @@ def supervisor_state(chromium: Any, live_server: LiveServer) -> Iterator[dict]:
     """Seed the cases, then sign a supervisor (member of no queue) in once; later contexts reuse the cookie."""
     app = live_server.app
     _seed(app)
-    make_officer(app, EMAIL, "supervisor", name="Sam Supervisor")
-    context = chromium.new_context(base_url=live_server.url, **DESKTOP)
-    try:
-        page = context.new_page()
-        page.goto("/insights/")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.get_by_role("button", name="Continue").click()
-        secret = page.inner_text("#totp-secret").strip()
-        page.fill("#code", pyotp.TOTP(secret.replace(" ", "")).now())
-        page.get_by_role("button", name="Confirm and sign in").click()
-        page.get_by_role("link", name="I have kept them safe: continue").click()
-        yield context.storage_state()
-    finally:
-        context.close()
-
-
-def _violations(page: Any, axe_source: str) -> list[str]:
-    page.add_script_tag(content=axe_source)
-    result = page.evaluate(
-        """async () => {
-            const r = await axe.run(document, {resultTypes: ["violations"]});
-            return r.violations.map(v => `${v.id} (${v.impact}): ${v.help} -> ` +
-                v.nodes.slice(0, 5).map(n => n.target.join(" ")).join(", "));
-        }"""
-    )
-    return list(result)
+    yield browser_support.signed_in_supervisor(chromium, live_server, EMAIL, "Sam Supervisor")
 
 
 @pytest.mark.parametrize(
@@ -152,13 +117,13 @@ def _violations(page: Any, axe_source: str) -> list[str]:
     ["/insights/", "/insights/?command=CE&from=2024-01-01", "/insights/?from=2030-01-01&to=2020-01-01"],
     ids=["all", "filtered", "bad-filters"],
 )
-def test_the_dashboard_has_no_accessibility_violations(open_visit, supervisor_state, axe_source, path):
+def test_the_dashboard_has_no_accessibility_violations(open_visit, supervisor_state, axe, path):
     # axe is injected as an inline script, which the page's CSP rightly refuses: this context alone bypasses it
     visit = open_visit(**DESKTOP, storage_state=supervisor_state, bypass_csp=True)
     visit.page.goto(path)
     assert visit.page.locator("h1").inner_text() == "Oversight of the misconduct system"
-    violations = _violations(visit.page, axe_source)
-    assert not violations, "\n".join(violations)
+    found = browser_support.violations(visit.page, axe)
+    assert not found, "\n".join(found)
 
 
 def test_the_dashboard_keeps_to_its_csp_and_draws_every_chart(

@@ -116,8 +116,10 @@ def test_anonymous_journey_on_a_phone_without_javascript(
     )
     page.locator("#subject_staff_number").fill("AB 12345")
     page.locator("#subject_command").select_option("CE")
-    occurred = (date.today() - timedelta(days=12)).isoformat()
-    page.locator("#occurred_on").fill(occurred)
+    occurred = date.today() - timedelta(days=12)
+    page.locator("#occurred_day").fill(str(occurred.day))
+    page.locator("#occurred_month").fill(str(occurred.month))
+    page.locator("#occurred_year").fill(str(occurred.year))
     page.locator("#attachments").set_input_files(
         files=[{"name": "yard-photo.png", "mimeType": "image/png", "buffer": _png()}]
     )

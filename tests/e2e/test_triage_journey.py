@@ -8,7 +8,7 @@ import pyotp
 import pytest
 
 from tests.e2e.conftest import DESKTOP, PHONE, LiveServer
-from tests.test_triage import PASSWORD, officer
+from tests.factories import PASSWORD, make_officer
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ def _report(visit) -> tuple[str, str]:
 
 def test_officer_enrols_acknowledges_and_the_reporter_sees_it(open_visit, live_server: LiveServer, screenshot_dir):
     # PSU-WA has its officer before the report comes in (a queue nobody can read hands its reports to DPS)
-    officer(live_server.app, "wa.officer@example.org", queues=("PSU-WA",), must_change_password=True)
+    make_officer(live_server.app, "wa.officer@example.org", queues=("PSU-WA",), must_change_password=True)
     reporter = open_visit(java_script_enabled=False, **PHONE)
     receipt, reference = _report(reporter)
 

@@ -1,0 +1,1 @@
+"""Oversight: the figures supervisors read, from clear metadata only, and the running totals that keep them fast."""

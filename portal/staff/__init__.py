@@ -1,7 +1,0 @@
-"""Staff sign-in: password, then TOTP (enrolled at first sign-in), sign-out and the account page."""
-
-from flask import Blueprint
-
-bp = Blueprint("staff", __name__)
-
-from . import views  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Web: the Flask application, its blueprints, security headers, errors and logs."""

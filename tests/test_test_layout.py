@@ -1,0 +1,65 @@
+"""The suite's own layout: a test module imports helpers from tests.factories, never from another test
+module nor from tests/conftest.py (pytest loads those itself; a second import runs them twice, and a change
+to one test file should never break another's)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def imported_modules(source: str, module: str) -> list[str]:
+    """Every module an import statement names, at any depth (function-level imports count), relative ones
+    resolved against `module`; for `from X import a`, both X and X.a (a may be a submodule)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".")[: -node.level]
+                base = ".".join([*package, base] if base else package)
+            found += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    return found
+
+
+def forbidden(name: str) -> bool:
+    """A test module (tests/**/test_*.py) or the top-level conftest."""
+    parts = name.split(".")
+    return parts[0] == "tests" and (parts[-1].startswith("test_") or name == "tests.conftest")
+
+
+def violations(source: str, module: str) -> list[str]:
+    return sorted({name for name in imported_modules(source, module) if forbidden(name)})
+
+
+def test_no_test_module_imports_another_test_module_or_the_conftest():
+    found = {}
+    for path in sorted(TESTS.rglob("test_*.py")):
+        bad = violations(path.read_text(encoding="utf-8"), module_name(path))
+        if bad:
+            found[str(path.relative_to(ROOT))] = bad
+    assert not found, f"import these from tests.factories instead: {found}"
+
+
+def test_the_check_catches_every_kind_of_import():
+    module = "tests.oversight.test_rollups"
+    assert violations("from tests.oversight.test_stats import load_history", module) == ["tests.oversight.test_stats"]
+    assert violations("import tests.web.test_triage as triage", module) == ["tests.web.test_triage"]
+    assert violations("from .test_insights import add_case", module) == ["tests.oversight.test_insights"]
+    assert violations("from ..web import test_triage", module) == ["tests.web.test_triage"]
+    assert violations("def f():\n    from tests.conftest import build_app\n", module) == ["tests.conftest"]
+    assert violations("from tests.factories import build_app, make_officer", module) == []
+    assert violations("from portal.oversight import stats", module) == []
+
+
+def test_the_old_helper_modules_are_gone():
+    assert not (TESTS / "helpers.py").exists() and not (TESTS / "staff_helpers.py").exists()
