@@ -138,10 +138,15 @@ def over_target(targets: ClockTargets, now: datetime) -> ColumnElement[bool]:
 
 
 def past_stage_due(now: datetime) -> ColumnElement[bool]:
-    """over_target under the targets in force, read from `reports.stage_due_at` (kept by this module): open and
-    due strictly before now. The open cases that have a target are indexed in order of receipt with their due
-    moment (portal.storage.clock_models), so the queue page reads only the rows it shows."""
-    return and_(definitions.is_open(), Report.stage_due_at < now)
+    """over_target under the targets in force, read from `reports.stage_due_at` (kept by this module): in an open
+    state and due strictly before now. The open cases that have a target are indexed in order of receipt with their
+    due moment (portal.storage.clock_models), so the queue page reads only the rows it shows.
+
+    stage_due_at is NULL once a case is finalised (stage_due), so "due before now" alone means open; the state is
+    checked too, as a guard, but not definitions.is_open() in full: PostgreSQL's planner takes its two conditions
+    and this one as independent, estimates ~150 of 13,700 over-target rows in a 100,000-case queue, and sorts every
+    one of them (36 ms) instead of reading the first 51 in order from the index (0.4 ms; bench/RESULTS.md)."""
+    return and_(definitions.in_open_state(), Report.stage_due_at < now)
 
 
 def stage_due_sql(targets: ClockTargets, dialect: str) -> ColumnElement[Any]:

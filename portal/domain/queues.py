@@ -71,6 +71,7 @@ def my_queues(session: Session, officer: Officer, who: Identity, now: datetime |
     return list(summaries.values())
 
 
+AWAITING_HINT = "INDEXED BY ix_reports_queue_awaiting_received"  # (queue_id, received_at, state), waiting cases only
 SORTS = {
     "oldest": (Report.received_at.asc(), Report.id.asc()),
     "newest": (Report.received_at.desc(), Report.id.desc()),
@@ -129,7 +130,9 @@ def list_queue(
     if filters.flagged:
         query = query.where(Report.iopc_flagged.is_(True))
     if filters.awaiting:
-        query = query.where(clocks.awaiting_reply())
+        # SQLite, without statistics, would walk the whole queue in order of receipt for the few cases that wait;
+        # the partial index of waiting cases holds them alone, in that order (86 ms -> under 1 ms at 100,000 cases).
+        query = query.where(clocks.awaiting_reply()).with_hint(Report, AWAITING_HINT, "sqlite")
     if filters.over_target:
         query = query.where(clocks.past_stage_due(now))
     query = query.order_by(*SORTS.get(filters.sort, SORTS["oldest"]))
