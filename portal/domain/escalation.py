@@ -399,12 +399,14 @@ MAIL_KINDS = (clocks.REPLY_WAITING, clocks.ESCALATION)
 
 @dataclass(frozen=True)
 class ReporterClock:
-    """What the reporter's status page says of time: whether the date they were given has passed (and so the unit's
-    supervisors have been told: send-reminders tells them of every breach), and their review request, if open."""
+    """What the reporter's status page says of time: whether the date they were given has passed, whether the unit's
+    supervisors have been told of it yet (send-reminders tells them of every breach within minutes: `told` is true
+    once it has), and their review request, if open."""
 
     late: bool
     due: datetime | None
     review: ReviewRequest | None
+    told: bool = False
 
 
 def reporter_clock(session: Session, report: Report, now: datetime | None = None) -> ReporterClock:
@@ -412,4 +414,6 @@ def reporter_clock(session: Session, report: Report, now: datetime | None = None
     if report.held:
         return ReporterClock(False, None, None)
     due = clocks.contact_due(report)
-    return ReporterClock(due is not None and due < now, due, open_review(session, report))
+    late = due is not None and due < now
+    told = late and report.breach_notified_at is not None and report.breach_notified_at >= due
+    return ReporterClock(late, due, open_review(session, report), told)

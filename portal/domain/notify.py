@@ -343,7 +343,9 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
     content; on PostgreSQL locked FOR UPDATE SKIP LOCKED, so two runs at once do not both queue), the mailable
     members of their queues (with the directory's and the recorded conflicts), one INSERT of the mails and one
     UPDATE of breach_notified_at, in the caller's transaction: a breach is marked notified exactly when its mail
-    is queued (or when nobody could be told). The worker sends it, and retries until the server takes it.
+    is queued, so the reporter's status page can say that the unit has been told. A breach nobody can be told of
+    (a queue with no supervisor and nobody assigned) stays unmarked and is tried again on the next run, with one
+    log line per queue and run. The worker sends the mail, and retries until the server takes it.
 
     Returns the number of mails queued.
     """
@@ -379,9 +381,12 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
     )
 
     queued: list[dict[str, Any]] = []
+    told: list[str] = []
+    untold: dict[str, int] = {}
     for candidate in candidates:
         recipients = _breach_recipients(candidate, members, blocked)
         if recipients:
+            told.append(candidate.id)
             queued.append(
                 {
                     "kind": BREACH,
@@ -390,12 +395,16 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
                     "params": {"queue": candidate.queue_code},
                 }
             )
-        else:  # marked all the same, so it is not looked at on every run
-            log.warning("breach not notified, nobody to tell: queue=%s", candidate.queue_code)
+        else:  # left unmarked: tried again on the next run, when the queue may have someone
+            untold[candidate.queue_code] = untold.get(candidate.queue_code, 0) + 1
+    for queue_code, count in sorted(untold.items()):
+        log.warning("breach not notified, nobody to tell: queue=%s cases=%s", queue_code, count)
+    if not queued:
+        return 0
     outbox.add_all(session, queued)  # due at once: `now` may be a run's notional time
     session.execute(
         update(Report)
-        .where(Report.id.in_([c.id for c in candidates]))
+        .where(Report.id.in_(told))
         .values(breach_notified_at=now)
         .execution_options(synchronize_session="fetch")
     )

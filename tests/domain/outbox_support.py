@@ -1,13 +1,16 @@
-"""What the outbox's tests share: a free port, and a real SMTP server (aiosmtpd) on it for a handler."""
+"""What the outbox's tests share: a free port, a real SMTP server (aiosmtpd) on it for a handler, and an inbox that
+keeps what the server received, with the app's mail settings pointed at it."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiosmtpd.controller import Controller
+from flask import Flask
 
 
 def free_port() -> int:
@@ -26,3 +29,31 @@ def smtp_server(handler: Any) -> Iterator[int]:
         yield port
     finally:
         controller.stop()
+
+
+class Mail(NamedTuple):
+    to: list[str]  # the envelope's recipients, sorted
+    subject: str
+    text: str  # the whole message as sent
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.mails: list[Mail] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        text = envelope.original_content.decode("utf-8", "replace")
+        subject = re.search(r"^Subject: (.*)$", text, re.M)
+        self.mails.append(Mail(sorted(envelope.rcpt_tos), subject.group(1).strip() if subject else "", text))
+        return "250 Message accepted for delivery"
+
+
+@contextmanager
+def inbox_for(app: Flask) -> Iterator[Inbox]:
+    """A real SMTP server for the app's mail (MAIL_SERVER and MAIL_PORT pointed at it) and what it receives."""
+    handler = Inbox()
+    with smtp_server(handler) as port:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_TIMEOUT=5, MAIL_FROM="portal@force.test")
+        yield handler

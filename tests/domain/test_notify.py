@@ -831,6 +831,36 @@ def test_assigned_officer_who_left_the_queue_or_is_the_subject_is_not_told(
     assert [m.rcpt_tos for m in inbox.messages] == [[supervisor], [supervisor]]
 
 
+def test_a_breach_nobody_can_be_told_of_waits_for_someone_and_is_logged_once_per_queue(
+    mail_app: Flask, client: Any, inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not marked as told when nobody could be told (the reporter's page says the unit was told only once it was):
+    one log line per queue and run, and the mail goes once someone joins the queue."""
+    app = mail_app
+    cases = [make_report(client), make_report(client)]
+    now = utcnow()
+    for made in cases:
+        set_clocks(app, made.reference, acknowledge_due_at=now - timedelta(days=1))
+    settle_new_case_mail(app, inbox)
+    queue = queue_code_of(app, cases[0].reference)
+    assert queue_code_of(app, cases[1].reference) == queue
+    caplog.clear()
+    with app.app_context(), caplog.at_level(logging.WARNING, logger="portal.notify"):
+        assert notify.notify_breaches(db.session, app.config, now) == 0
+        db.session.commit()
+    assert _breach_times(app, cases) == [None, None]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("breach")]
+    assert lines == [f"breach not notified, nobody to tell: queue={queue} cases=2"]
+
+    supervisor = add_officer(app, "super", queues=(queue,), role="supervisor")
+    with app.app_context():
+        assert notify.notify_breaches(db.session, app.config, now) == 2
+        db.session.commit()
+    assert _breach_times(app, cases) == [now, now]
+    assert deliver(app).sent == 2
+    assert [m.rcpt_tos for m in inbox.messages] == [[supervisor], [supervisor]]
+
+
 def test_breach_with_smtp_down_is_retried_and_without_mail_server_is_settled(
     mail_app: Flask, client: Any, inbox: Inbox, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -18,26 +18,13 @@ from sqlalchemy import event, select
 from portal.domain import escalation, outbox
 from portal.storage.clock_models import EscalationNotice
 from portal.storage.models import AuditEntry, OutboxMail, Queue, Report, db, utcnow
-from tests.domain.outbox_support import smtp_server
+from tests.domain.outbox_support import Inbox, inbox_for
 from tests.factories import csrf_token, make_officer, open_status, receipt_of, sign_in, staff_csrf, submit
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], str, str]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        text = envelope.original_content.decode("utf-8", "replace")
-        subject = re.search(r"^Subject: (.*)$", text, re.M)
-        self.mails.append((sorted(envelope.rcpt_tos), subject.group(1).strip() if subject else "", text))
-        return "250 Message accepted for delivery"
 
 
 @pytest.fixture
 def inbox(app: Flask) -> Iterator[Inbox]:
-    handler = Inbox()
-    with smtp_server(handler) as port:
-        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_TIMEOUT=5, MAIL_FROM="portal@force.test")
+    with inbox_for(app) as handler:
         yield handler
 
 

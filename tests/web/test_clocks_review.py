@@ -17,26 +17,13 @@ from sqlalchemy import select
 from portal.domain import outbox
 from portal.storage.clock_models import ReviewRequest
 from portal.storage.models import AuditEntry, Report, db, utcnow
-from tests.domain.outbox_support import smtp_server
+from tests.domain.outbox_support import Inbox, inbox_for
 from tests.factories import csrf_from, csrf_token, make_officer, open_status, receipt_of, sign_in, submit
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], str]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        text = envelope.original_content.decode("utf-8", "replace")
-        subject = re.search(r"^Subject: (.*)$", text, re.M)
-        self.mails.append((sorted(envelope.rcpt_tos), subject.group(1).strip() if subject else ""))
-        return "250 Message accepted for delivery"
 
 
 @pytest.fixture
 def inbox(app: Flask) -> Iterator[Inbox]:
-    handler = Inbox()
-    with smtp_server(handler) as port:
-        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_TIMEOUT=5, MAIL_FROM="portal@force.test")
+    with inbox_for(app) as handler:
         yield handler
 
 
@@ -92,7 +79,7 @@ def test_a_late_case_says_so_and_a_review_request_reaches_supervisors_and_the_he
         requests = db.session.scalars(select(ReviewRequest)).all()
         assert len(requests) == 1 and requests[0].due_at - requests[0].requested_at == timedelta(days=7)
         assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "review-requested")) is not None
-    assert sorted(inbox.mails) == [
+    assert sorted((mail.to, mail.subject) for mail in inbox.mails) == [
         (["head@force.test"], f"Review asked for: case {reference} in queue PSU-CE"),
         (["sup@force.test"], f"Review asked for: case {reference} in queue PSU-CE"),
     ]
@@ -110,3 +97,22 @@ def test_a_late_case_says_so_and_a_review_request_reaches_supervisors_and_the_he
         assert db.session.scalar(select(ReviewRequest.answered_at)) is not None
     page = client.get("/status").get_data(as_text=True)
     assert "We have reviewed it." in page and 'id="late-notice"' not in page
+
+
+def test_the_late_notice_says_the_head_of_the_unit_was_told_only_once_send_reminders_has_told_them(app, client, inbox):
+    make_officer(app, "officer@force.test", queues=("PSU-CE",))
+    make_officer(app, "sup@force.test", "supervisor", queues=("PSU-CE",))
+    receipt, reference = _late_case(app, client)
+    open_status(client, receipt)
+    told = re.compile(r'<p id="late-told">([^<]*)</p>')
+
+    before = told.search(client.get("/status").get_data(as_text=True))
+    assert before and "is being told" in before.group(1) and "has been told" not in before.group(1)
+
+    result = app.test_cli_runner().invoke(args=["portal", "send-reminders"])  # what cron runs
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        outbox.deliver_due(db.session, app.config)
+    assert any(mail.to == ["sup@force.test"] and reference in mail.subject for mail in inbox.mails)
+    after = told.search(client.get("/status").get_data(as_text=True))
+    assert after and "has been told that it is late" in after.group(1)
