@@ -329,3 +329,30 @@ def test_a_message_cannot_settle_the_case_around_the_outcome(app, client):
     assert closed.status_code == 400 and "waiting for a second look" in closed.get_data(as_text=True)
     with app.app_context():
         assert _report(app, reference).state == "acknowledged"
+
+
+@pytest.mark.parametrize("category", ["discrimination", "domestic-abuse"])
+def test_no_further_action_in_a_named_category_waits_for_a_second_supervisor_too(app, client, category):
+    """The second look covers "no further action" (the assessment's severity) as well as "no case to answer", in
+    every category the default setting names."""
+    make_officer(app, "handler@example.org", "supervisor", ("DPS", "PSU-CE"))
+    make_officer(app, "second@example.org", "supervisor", ("DPS", "PSU-CE"))
+    receipt, reference = receipt_of(submit(client, subject_command="CE", category=category))
+    author = sign_in(app.test_client(), "handler@example.org")
+    _ready_for_outcome(author, reference, severity="nfa")
+    nfa = {"finding": "not-investigated", "sanction": "none", "words": WORDS}
+    assert _post(author, reference, "outcome", nfa).status_code == 303
+    with app.app_context():
+        assert _report(app, reference).state != "resolved"
+        assert db.session.scalar(select(OutcomeDecision.status)) == "pending"
+    open_status(client, receipt)
+    assert WORDS not in client.get("/status").get_data(as_text=True)
+    assert _post(author, reference, "outcome", {"second_look": "1", "decision": "agree"}).status_code == 403
+
+    second = sign_in(app.test_client(), "second@example.org")
+    assert _post(second, reference, "outcome", {"second_look": "1", "decision": "agree"}).status_code == 303
+    with app.app_context():
+        report = _report(app, reference)
+        assert (report.state, report.severity, report.finding) == ("resolved", "nfa", "not-investigated")
+    open_status(client, receipt)
+    assert WORDS in client.get("/status").get_data(as_text=True)
