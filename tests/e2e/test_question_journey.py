@@ -1,6 +1,7 @@
 """The question-per-page journey in a real browser (Debian's chromium): with JavaScript off on a phone, two files,
 "Change" on the check page, a validation error that loses no file, a receipt that opens the status page; with
-JavaScript on, Escape does nothing and Shift pressed three times leaves. axe-core finds no violation on any page."""
+JavaScript on, the same journey, and Escape does nothing while Shift pressed three times leaves. axe-core finds no
+violation on any page."""
 
 from __future__ import annotations
 
@@ -52,29 +53,22 @@ def _continue(page: Any) -> None:
     page.wait_for_load_state()
 
 
-def test_one_question_per_page_on_a_phone_without_javascript(
-    open_visit: Any, live_server: LiveServer, screenshot_dir: Path, axe: str
-) -> None:
-    visit = open_visit(java_script_enabled=False, bypass_csp=True, **PHONE)
-    page = visit.page
-    checker = open_visit(java_script_enabled=True, bypass_csp=True, **PHONE).page
-    checker.goto("/")
-
-    def check() -> None:
-        _no_violations(page, axe, checker)
-
+def _complete_journey(page: Any, check: Any, shot: Any, *, javascript: bool) -> None:
+    """The whole question-per-page journey from the landing page: two files, "Change" on the check page, an error
+    that loses no file, a receipt that opens the status page. `check()` runs axe on each page, `shot(name)` keeps a
+    screenshot."""
     page.goto("/")
     page.locator("#one-question").click()
     page.wait_for_url("**/report/start")
     check()
-    _shot(page, screenshot_dir, "journey-start-phone.png")
+    shot("journey-start-phone.png")
     page.locator("#start-now").click()
 
-    # How: anonymous. Without JavaScript the identity questions are simply shown.
+    # How: anonymous. Without JavaScript the identity questions are simply shown; with it they wait for a mode.
     page.wait_for_url("**/report/q/how")
-    assert page.locator("#reporter_name").is_visible()
+    assert page.locator("#reporter_name").is_visible() is not javascript
     check()
-    _shot(page, screenshot_dir, "journey-question-phone.png")
+    shot("journey-question-phone.png")
     page.locator("#mode-anonymous").check()
     _continue(page)
     page.locator("#category-bullying").check()
@@ -110,14 +104,14 @@ def test_one_question_per_page_on_a_phone_without_javascript(
     page.wait_for_load_state()
     assert page.locator("#chosen-files li").count() == 2
     check()
-    _shot(page, screenshot_dir, "journey-files-phone.png")
+    shot("journey-files-phone.png")
     _continue(page)
 
     # Check your answers, then "Change" the summary and make a mistake: the error loses no file.
     page.wait_for_url("**/report/check")
     assert "notes.txt, rota.txt" in page.locator("#answer-files").inner_text()
     check()
-    _shot(page, screenshot_dir, "journey-check-phone.png")
+    shot("journey-check-phone.png")
     page.get_by_role("link", name="Change summary").click()
     page.wait_for_url("**/report/q/what?change=1")
     page.locator("#summary").fill("")
@@ -125,7 +119,7 @@ def test_one_question_per_page_on_a_phone_without_javascript(
     expect(page).to_have_title(re.compile(r"^Error:"))
     assert page.locator(".error-summary a").first.get_attribute("href") == "#summary"
     check()
-    _shot(page, screenshot_dir, "journey-error-phone.png")
+    shot("journey-error-phone.png")
     page.locator("#summary").fill("Sergeant shouts at probationers on early shifts")
     _continue(page)
     page.wait_for_url("**/report/check")
@@ -138,7 +132,7 @@ def test_one_question_per_page_on_a_phone_without_javascript(
     receipt = page.locator("#receipt").inner_text().strip()
     assert re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){4}", receipt), receipt
     check()
-    _shot(page, screenshot_dir, "journey-receipt-phone.png")
+    shot("journey-receipt-phone.png")
     page.get_by_role("link", name="Check my report now").click()
     page.locator("#receipt").fill(receipt)
     page.get_by_role("button", name="Open my report").click()
@@ -146,6 +140,27 @@ def test_one_question_per_page_on_a_phone_without_javascript(
     assert page.locator("#case-state").get_attribute("data-state") == "received"
     assert "notes.txt" in page.locator("details.details").text_content()
     check()
+
+
+def test_one_question_per_page_on_a_phone_without_javascript(
+    open_visit: Any, live_server: LiveServer, screenshot_dir: Path, axe: str
+) -> None:
+    visit = open_visit(java_script_enabled=False, bypass_csp=True, **PHONE)
+    checker = open_visit(java_script_enabled=True, bypass_csp=True, **PHONE).page
+    checker.goto("/")
+    _complete_journey(
+        visit.page,
+        lambda: _no_violations(visit.page, axe, checker),
+        lambda name: _shot(visit.page, screenshot_dir, name),
+        javascript=False,
+    )
+    visit.assert_same_origin(live_server.origin)
+
+
+def test_the_same_journey_with_javascript_on(open_visit: Any, live_server: LiveServer, axe: str) -> None:
+    visit = open_visit(java_script_enabled=True, bypass_csp=True, **PHONE)
+    _complete_journey(visit.page, lambda: _no_violations(visit.page, axe), lambda _name: None, javascript=True)
+    assert not visit.page_errors, visit.page_errors
     visit.assert_same_origin(live_server.origin)
 
 

@@ -304,6 +304,9 @@ def test_landing_page_explains_modes_and_offers_both_ways_in(client):
     for text in ("Anonymously", "Confidentially", "Openly, with your name", "Report a concern", "Check a report"):
         assert text in page
     assert "Leave this site quickly" in page
+    # The main way in is one question at a time (a file chosen is kept through any error); the one-page form is a link
+    assert re.search(r'<a class="button" href="/report/start" id="one-question">Report a concern</a>', page)
+    assert re.search(r'<a href="/report" id="one-page">use the form on one page</a>', page)
 
 
 def test_receipt_is_shown_once_with_advice(client):
