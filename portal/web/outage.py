@@ -58,8 +58,11 @@ def release_session(_error: BaseException | None) -> None:
 
 def database_away(error: Exception) -> Any:
     current_app.logger.warning("database unavailable: %s on %s %s", one_line(error), request.method, request.path)
+    if request.endpoint == "report.report" and request.method == "GET":
+        # The form keeps working from the last configuration read, saying that sending may fail for a while
+        return _report_form(sent=False), 200
     if request.endpoint == "report.report":
-        page = _report_form(sent=request.method == "POST")
+        page = _report_form(sent=True)
     elif request.endpoint == "report.status_reply":
         form = ReplyForm()
         page = render_template("report/reply_not_sent.html", form=form, had_files=_had_files())
