@@ -87,20 +87,35 @@ def trends_state(chromium: Any, live_server: LiveServer) -> dict:
     return browser_support.signed_in_supervisor(chromium, live_server, EMAIL, "Tara Trends")
 
 
+TRENDS = "Fairness at every step, and trends by quarter"
+CASEWORK = "Where cases wait, and decisions checked"  # time in stage by queue, decisions sent back (issue 18)
+
+
 @pytest.mark.parametrize(
-    "path",
-    ["/insights/trends", "/insights/trends?command=CE", "/insights/trends?from=2030-01-01&to=2020-01-01"],
-    ids=["all", "command", "bad-filters"],
+    ("path", "heading"),
+    [
+        ("/insights/trends", TRENDS),
+        ("/insights/trends?command=CE", TRENDS),
+        ("/insights/trends?from=2030-01-01&to=2020-01-01", TRENDS),
+        ("/insights/casework", CASEWORK),
+        ("/insights/casework?command=CE", CASEWORK),
+        ("/insights/casework?from=2030-01-01&to=2020-01-01", CASEWORK),
+    ],
+    ids=["trends", "trends-command", "trends-bad-filters", "casework", "casework-command", "casework-bad-filters"],
 )
-def test_the_trends_and_every_step_have_no_accessibility_violations(open_visit, trends_state, axe_source, path):
+def test_the_trends_and_casework_pages_have_no_accessibility_violations(
+    open_visit, trends_state, axe_source, screenshot_dir, path, heading
+):
     # axe is injected as an inline script, which the page's CSP rightly refuses: this context alone bypasses it
     visit = open_visit(**DESKTOP, storage_state=trends_state, bypass_csp=True)
     visit.page.goto(path)
     # Every table of figures opened, so that axe checks them too
     visit.page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
-    assert visit.page.locator("h1").inner_text() == "Fairness at every step, and trends by quarter"
+    assert visit.page.locator("h1").inner_text() == heading
     violations = browser_support.violations(visit.page, axe_source)
     assert not violations, "\n".join(violations)
+    if path == "/insights/casework":
+        visit.page.screenshot(path=str(screenshot_dir / "insights-casework-desktop.png"), full_page=True)
 
 
 def test_the_trend_charts_are_drawn_within_the_csp(open_visit, live_server: LiveServer, trends_state, screenshot_dir):

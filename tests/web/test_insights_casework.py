@@ -75,3 +75,10 @@ def test_a_bad_period_is_said_plainly(app, client):
     supervisor(app, client)
     page = client.get("/insights/casework?from=2025-02-31")
     assert page.status_code == 400 and "<title>Error:" in page.get_data(as_text=True)
+
+
+def test_a_table_with_nothing_to_count_says_so(app, client):
+    supervisor(app, client)
+    page = client.get("/insights/casework?from=2030-01-01&to=2030-12-31").get_data(as_text=True)
+    for name in ("time-in-stage", "sent-back"):
+        assert table_rows(page, name)[1:] == ["Nothing to count for this period and these filters."], name
