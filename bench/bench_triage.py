@@ -34,6 +34,10 @@ plain 32.6 / 31.4 ms (65.3 / 70.4 before), ?over_target=1 25.5 / 25.0 ms. EXPLAI
 ?over_target=1 0.45 ms on PostgreSQL (ix_reports_stage_due_received) and 0.8 ms on SQLite (ix_reports_queue_stage_due),
 ?awaiting=1 1.9 ms and 0.8 ms (ix_reports_queue_awaiting_received).
 
+Figures of 2026-12-06 17:03-17:28 on a quiet machine (bench/RESULTS.md, "Re-measured on a quiet machine"): the
+filters large / small before, PostgreSQL ?over_target=1 60.0 / 22.7 ms and SQLite ?awaiting=1 115.8 / 27.8 ms;
+after fce35e4 25.0 / 24.0 ms and 21.5 / 20.9 ms. ?overdue=1 still grows with the queue's history (71.6 / 24.7 ms).
+
     .venv/bin/python bench/bench_triage.py --json /tmp/triage.json
     .venv/bin/python bench/bench_triage.py --db sqlite --requests 100 --profile
 """
