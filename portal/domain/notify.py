@@ -243,8 +243,9 @@ def overdue_condition(now: datetime) -> ColumnElement[bool]:
         definitions.update_overdue(now),
         or_(Report.breach_notified_at.is_(None), Report.breach_notified_at < Report.next_update_due_at),
     )
-    # Held reports are not cases yet: their clocks start when they are released.
-    return and_(definitions.in_open_state(), Report.held.is_(False), or_(update_breach, ack_breach))
+    # Held reports are not cases yet: their clocks start when they are released. Open as definitions.overdue says.
+    open_case = and_(definitions.in_open_state(), ~definitions.has_finalised_date())
+    return and_(open_case, Report.held.is_(False), or_(update_breach, ack_breach))
 
 
 def overdue_reports(session: Session, now: datetime | None = None) -> list[Report]:

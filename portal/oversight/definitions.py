@@ -203,8 +203,12 @@ def in_open_state() -> ColumnElement[bool]:
 
 
 def overdue(now: datetime) -> ColumnElement[bool]:
-    """In an open state, and past the acknowledgement or the next-update date."""
-    return and_(in_open_state(), or_(acknowledgement_overdue(now), update_overdue(now)))
+    """Open (an open state, no finalised date), and past the acknowledgement or the next-update date.
+
+    Both halves of "open": a case with a finalised date is finalised whatever its state says, so never overdue.
+    The date's half also lets the partial indexes of open cases (`finalised_at IS NULL`) serve a list of overdue
+    cases, which would otherwise walk every case the queue ever closed (portal.domain.queues)."""
+    return and_(in_open_state(), ~has_finalised_date(), or_(acknowledgement_overdue(now), update_overdue(now)))
 
 
 class CaseGroup(NamedTuple):

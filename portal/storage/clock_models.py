@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.storage.models import Report, db, utcnow
@@ -52,6 +52,12 @@ Index(
     sqlite_where=_AWAITING,
     postgresql_where=_AWAITING,
 )
+
+# The "overdue" filter (and any list of a queue's open cases) in order of receipt: only the cases with no finalised
+# date, so that the filter reads the open cases it shows, not every closed case the queue ever held before them
+# (48,199 rows skipped for 51 shown at 100,000 cases; 70-90 ms, growing with the history).
+_OPEN = text("finalised_at IS NULL")  # as ix_reports_open_work says it (portal.storage.models)
+Index("ix_reports_queue_open_received", Report.queue_id, Report.received_at, sqlite_where=_OPEN, postgresql_where=_OPEN)
 
 
 class EscalationNotice(db.Model):
