@@ -36,7 +36,8 @@ plain 32.6 / 31.4 ms (65.3 / 70.4 before), ?over_target=1 25.5 / 25.0 ms. EXPLAI
 
 Figures of 2026-12-06 17:03-17:28 on a quiet machine (bench/RESULTS.md, "Re-measured on a quiet machine"): the
 filters large / small before, PostgreSQL ?over_target=1 60.0 / 22.7 ms and SQLite ?awaiting=1 115.8 / 27.8 ms;
-after fce35e4 25.0 / 24.0 ms and 21.5 / 20.9 ms. ?overdue=1 still grows with the queue's history (71.6 / 24.7 ms).
+after fce35e4 25.0 / 24.0 ms and 21.5 / 20.9 ms. ?overdue=1, which walked the queue's history (71.6 / 24.7 ms and
+75.6 / 22.9 ms), reads the open cases' index after b6fd14c: 30.1 / 30.1 ms and 20.7 / 21.2 ms.
 
     .venv/bin/python bench/bench_triage.py --json /tmp/triage.json
     .venv/bin/python bench/bench_triage.py --db sqlite --requests 100 --profile
