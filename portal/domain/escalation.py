@@ -30,9 +30,10 @@ from portal import access
 from portal.domain import clocks, notify
 from portal.domain.settings import ClockTargets, clock_targets
 from portal.oversight import definitions
+from portal.sealing import queue_keys
 from portal.storage import audit, outbox
 from portal.storage.clock_models import EscalationNotice, Reg19Notice, ReviewRequest
-from portal.storage.models import CaseEvent, Officer, Queue, Report, utcnow
+from portal.storage.models import CaseEvent, Officer, Queue, QueueMembership, Report, utcnow
 
 log = logging.getLogger("portal.notify")
 
@@ -407,6 +408,7 @@ class ReporterClock:
     due: datetime | None
     review: ReviewRequest | None
     told: bool = False
+    head_told: bool = False  # told, and the queue has a supervisor to be told (else its officer alone was)
 
 
 def reporter_clock(session: Session, report: Report, now: datetime | None = None) -> ReporterClock:
@@ -416,4 +418,23 @@ def reporter_clock(session: Session, report: Report, now: datetime | None = None
     due = clocks.contact_due(report)
     late = due is not None and due < now
     told = late and report.breach_notified_at is not None and report.breach_notified_at >= due
-    return ReporterClock(late, due, open_review(session, report), told)
+    head_told = told and _has_supervisor(session, report.queue_id)
+    return ReporterClock(late, due, open_review(session, report), told, head_told)
+
+
+def _has_supervisor(session: Session, queue_id: int) -> bool:
+    """Whether the queue has a supervisor whom the breach mail reaches (enabled, mail on)."""
+    return bool(
+        session.scalar(
+            select(QueueMembership.id)
+            .join(Officer, Officer.id == QueueMembership.officer_id)
+            .where(
+                QueueMembership.queue_id == queue_id,
+                queue_keys.current_membership(),
+                Officer.role == SUPERVISOR,
+                Officer.disabled.is_(False),
+                Officer.notify_by_email.is_(True),
+            )
+            .limit(1)
+        )
+    )

@@ -323,16 +323,13 @@ def blocked_of(session: Session, subjects: list[access.Subject], members: list[M
 
 
 def _breach_recipients(candidate: _Candidate, members: Iterable[Member], blocked: set[tuple[str, int]]) -> list[str]:
-    """The assigned officer and the supervisors, among the queue's mailable members, minus anyone conflicted."""
+    """The assigned officer and the supervisors, among the queue's mailable members, minus anyone conflicted; when
+    the queue has neither, every member free of a conflict (the queue is told, as of a reply waiting)."""
+    free = [m for m in members if m.queue_id == candidate.queue_id and (candidate.id, m.officer_id) not in blocked]
+    chosen = [m for m in free if m.role == SUPERVISOR or m.officer_id == candidate.assigned_officer_id] or free
     emails: list[str] = []
-    for member in members:
-        if member.queue_id != candidate.queue_id:
-            continue
-        if (candidate.id, member.officer_id) in blocked:
-            continue
-        if (member.role == SUPERVISOR or member.officer_id == candidate.assigned_officer_id) and (
-            member.email not in emails
-        ):
+    for member in chosen:
+        if member.email not in emails:
             emails.append(member.email)
     return emails
 
@@ -370,11 +367,9 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
         return 0
     candidates = [_Candidate(*row) for row in rows]
 
-    assigned = {c.assigned_officer_id for c in candidates if c.assigned_officer_id is not None}
-    wanted = Officer.role == SUPERVISOR
-    if assigned:
-        wanted = or_(wanted, Officer.id.in_(assigned))
-    members = mailable_members(session, blind_index_key(config), {c.queue_id for c in candidates}, wanted)
+    # Every mailable member of the queues: the supervisors and the assigned officer are told, and the whole queue
+    # when it has neither (a queue of triage officers with the case unassigned), so that someone always is.
+    members = mailable_members(session, blind_index_key(config), {c.queue_id for c in candidates})
     blocked = blocked_of(
         session,
         [access.Subject(c.id, c.queue_id, c.subject_staff_index, c.subject_name_index) for c in candidates],

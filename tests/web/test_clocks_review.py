@@ -116,3 +116,16 @@ def test_the_late_notice_says_the_head_of_the_unit_was_told_only_once_send_remin
     assert any(mail.to == ["sup@force.test"] and reference in mail.subject for mail in inbox.mails)
     after = told.search(client.get("/status").get_data(as_text=True))
     assert after and "has been told that it is late" in after.group(1)
+
+
+def test_a_queue_without_a_supervisor_is_told_itself_and_the_page_says_the_team_was(app, client, inbox):
+    make_officer(app, "triage@force.test", queues=("PSU-CE",))  # nobody assigned, no supervisor
+    receipt, reference = _late_case(app, client)
+    result = app.test_cli_runner().invoke(args=["portal", "send-reminders"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        outbox.deliver_due(db.session, app.config)
+    assert any(mail.to == ["triage@force.test"] and reference in mail.subject for mail in inbox.mails)
+    open_status(client, receipt)
+    told = re.search(r'<p id="late-told">([^<]*)</p>', client.get("/status").get_data(as_text=True))
+    assert told and told.group(1).startswith("The team handling your report has been told that it is late")
