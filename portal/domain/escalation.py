@@ -408,7 +408,7 @@ class ReporterClock:
     due: datetime | None
     review: ReviewRequest | None
     told: bool = False
-    head_told: bool = False  # told, and the queue has a supervisor to be told (else its officer alone was)
+    head_told: bool = False  # told, and the queue has a supervisor (else the assigned officer or the queue was)
 
 
 def reporter_clock(session: Session, report: Report, now: datetime | None = None) -> ReporterClock:

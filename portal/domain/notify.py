@@ -342,8 +342,8 @@ def notify_breaches(session: Session, config: Mapping[str, Any], now: datetime |
     members of their queues (with the directory's and the recorded conflicts), one INSERT of the mails and one
     UPDATE of breach_notified_at, in the caller's transaction: a breach is marked notified exactly when its mail
     is queued, so the reporter's status page can say that the unit has been told. A breach nobody can be told of
-    (a queue with no supervisor and nobody assigned) stays unmarked and is tried again on the next run, with one
-    log line per queue and run. The worker sends the mail, and retries until the server takes it.
+    (no mailable member of the queue free of a conflict) stays unmarked and is tried again on the next run, with
+    one log line per queue and run. The worker sends the mail, and retries until the server takes it.
 
     Returns the number of mails queued.
     """
