@@ -5,6 +5,7 @@ to one test file should never break another's)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -63,3 +64,24 @@ def test_the_check_catches_every_kind_of_import():
 
 def test_the_old_helper_modules_are_gone():
     assert not (TESTS / "helpers.py").exists() and not (TESTS / "staff_helpers.py").exists()
+
+
+def test_an_xdist_group_stays_on_one_worker(tmp_path):
+    """`make test` runs `-n auto --dist loadgroup` and relies on xdist_group (conftest.XDIST_GROUPS, the fault suite):
+    a module set up once, one live server and one chromium per group. With pytest 9.2 and pytest-xdist 3.8 the group
+    is silently ignored (pyproject.toml pins pytest below 9.2); this fails if that comes back."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_grouped.py").write_text(
+        "import pytest\n"
+        "pytestmark = pytest.mark.xdist_group('together')\n" + "".join(f"def test_{n}():\n    pass\n" for n in range(6))
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider", "-c",
+         "/dev/null", "--rootdir", str(tmp_path), str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    workers = set(re.findall(r"\[(gw\d+)\] \[\s*\d+%\] PASSED", result.stdout))
+    assert len(workers) == 1, result.stdout[-2000:]
