@@ -30,7 +30,6 @@ from portal import access
 from portal.domain import clocks, notify
 from portal.domain.settings import ClockTargets, clock_targets
 from portal.oversight import definitions
-from portal.sealing import queue_keys
 from portal.storage import audit, outbox
 from portal.storage.clock_models import EscalationNotice, Reg19Notice, ReviewRequest
 from portal.storage.models import CaseEvent, Officer, Queue, QueueMembership, Report, utcnow
@@ -428,13 +427,7 @@ def _has_supervisor(session: Session, queue_id: int) -> bool:
         session.scalar(
             select(QueueMembership.id)
             .join(Officer, Officer.id == QueueMembership.officer_id)
-            .where(
-                QueueMembership.queue_id == queue_id,
-                queue_keys.current_membership(),
-                Officer.role == SUPERVISOR,
-                Officer.disabled.is_(False),
-                Officer.notify_by_email.is_(True),
-            )
+            .where(QueueMembership.queue_id == queue_id, Officer.role == SUPERVISOR, *notify.mailable())
             .limit(1)
         )
     )

@@ -244,8 +244,7 @@ def overdue_condition(now: datetime) -> ColumnElement[bool]:
         or_(Report.breach_notified_at.is_(None), Report.breach_notified_at < Report.next_update_due_at),
     )
     # Held reports are not cases yet: their clocks start when they are released. Open as definitions.overdue says.
-    open_case = and_(definitions.in_open_state(), ~definitions.has_finalised_date())
-    return and_(open_case, Report.held.is_(False), or_(update_breach, ack_breach))
+    return and_(definitions.open_for_clocks(), Report.held.is_(False), or_(update_breach, ack_breach))
 
 
 def overdue_reports(session: Session, now: datetime | None = None) -> list[Report]:
@@ -288,6 +287,11 @@ class Member:
     identity: access.Identity
 
 
+def mailable() -> tuple[ColumnElement[bool], ...]:
+    """A member who is mailed (QueueMembership joined to Officer): a current membership, enabled, mail on."""
+    return (queue_keys.current_membership(), Officer.disabled.is_(False), Officer.notify_by_email.is_(True))
+
+
 def mailable_members(
     session: Session, index_key: bytes, queue_ids: set[int], *criteria: ColumnElement[bool]
 ) -> list[Member]:
@@ -299,13 +303,7 @@ def mailable_members(
         select(QueueMembership.queue_id, Officer)
         .join(Officer, Officer.id == QueueMembership.officer_id)
         .join(Queue, Queue.id == QueueMembership.queue_id)
-        .where(
-            QueueMembership.queue_id.in_(queue_ids),
-            queue_keys.current_membership(),
-            Officer.disabled.is_(False),
-            Officer.notify_by_email.is_(True),
-            *criteria,
-        )
+        .where(QueueMembership.queue_id.in_(queue_ids), *mailable(), *criteria)
         .order_by(Officer.id)
     ).all()
     people = access.identities(session, [officer for _queue_id, officer in rows], index_key)

@@ -202,13 +202,17 @@ def in_open_state() -> ColumnElement[bool]:
     return Report.state.in_(OPEN_STATES)
 
 
-def overdue(now: datetime) -> ColumnElement[bool]:
-    """Open (an open state, no finalised date), and past the acknowledgement or the next-update date.
+def open_for_clocks() -> ColumnElement[bool]:
+    """is_open() spelled for the clocks: both halves of "open" (a case with a finalised date is finalised whatever its
+    state says), the state as a positive IN so that the state's indexes serve, and the date's half so that the partial
+    indexes of open cases (`finalised_at IS NULL`) serve a list of them (portal.domain.queues)."""
+    return and_(in_open_state(), ~has_finalised_date())
 
-    Both halves of "open": a case with a finalised date is finalised whatever its state says, so never overdue.
-    The date's half also lets the partial indexes of open cases (`finalised_at IS NULL`) serve a list of overdue
-    cases, which would otherwise walk every case the queue ever closed (portal.domain.queues)."""
-    return and_(in_open_state(), ~has_finalised_date(), or_(acknowledgement_overdue(now), update_overdue(now)))
+
+def overdue(now: datetime) -> ColumnElement[bool]:
+    """Open (open_for_clocks), and past the acknowledgement or the next-update date. Without the date's half a list
+    of overdue cases would walk every case the queue ever closed."""
+    return and_(open_for_clocks(), or_(acknowledgement_overdue(now), update_overdue(now)))
 
 
 class CaseGroup(NamedTuple):

@@ -67,15 +67,16 @@ def _enter(app: Flask, reference: str, state: str, at: datetime, severity: str |
         db.session.commit()
 
 
-def _escalations(source: Inbox | list[Mail]) -> list[tuple[list[str], str]]:
-    """(recipients, step) of each escalation mail received, in order; an inbox is emptied after."""
-    mails = source.mails if isinstance(source, Inbox) else source
-    found = []
-    for mail in mails:
-        assert mail.subject.startswith("Escalated (step"), mail.subject
-        found.append((mail.to, mail.subject.split(")")[0].removeprefix("Escalated (")))
-    if isinstance(source, Inbox):
-        source.mails.clear()
+def _escalations(mails: list[Mail]) -> list[tuple[list[str], str]]:
+    """(recipients, step) of each escalation mail, in order."""
+    assert all(mail.subject.startswith("Escalated (step") for mail in mails), [mail.subject for mail in mails]
+    return [(mail.to, mail.subject.split(")")[0].removeprefix("Escalated (")) for mail in mails]
+
+
+def _take_escalations(inbox: Inbox) -> list[tuple[list[str], str]]:
+    """_escalations of everything the inbox received, which is then emptied."""
+    found = _escalations(inbox.mails)
+    inbox.mails.clear()
     return found
 
 
@@ -109,7 +110,7 @@ def test_send_reminders_escalates_each_stage_step_by_step_once_and_audited(app, 
                           (target + 15, [STEPS[2]]), (target + 30, [])]:  # fmt: skip
             for _run in range(2):
                 send_reminders(app, monkeypatch, start + timedelta(days=day))
-            assert _escalations(inbox) == [([email], step) for email, step in told], (start, day)
+            assert _take_escalations(inbox) == [([email], step) for email, step in told], (start, day)
 
     walk(received, 7)  # received: acknowledge within 7 days
     assessed = received + timedelta(days=40)
@@ -184,7 +185,7 @@ def test_the_reporters_date_passing_is_escalated_like_a_stage(app, client, inbox
     inbox.mails.clear()
     send_reminders(app, monkeypatch, due + timedelta(days=7, hours=1))
     send_reminders(app, monkeypatch, due + timedelta(days=14, hours=1))
-    assert _escalations(inbox) == [(["sup@force.test"], "step 2"), (["chief@force.test"], "step 3")]
+    assert _take_escalations(inbox) == [(["sup@force.test"], "step 2"), (["chief@force.test"], "step 3")]
     with app.app_context():
         clocks_told = db.session.execute(select(EscalationNotice.clock, EscalationNotice.step)).all()
     assert sorted(clocks_told) == [("contact", 1), ("contact", 2), ("contact", 3)]
@@ -209,7 +210,7 @@ def test_a_reply_left_unanswered_is_escalated_and_answering_stops_it(app, client
     assert inbox.mails == []
     send_reminders(app, monkeypatch, since + timedelta(days=5, hours=1))
     send_reminders(app, monkeypatch, since + timedelta(days=5, hours=2))
-    assert _escalations(inbox) == [(["officer@force.test"], "step 1")]
+    assert _take_escalations(inbox) == [(["officer@force.test"], "step 1")]
 
     staff = sign_in(app.test_client(), "officer@force.test")
     token = csrf_token(staff, f"/triage/case/{reference}")
